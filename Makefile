@@ -1,0 +1,62 @@
+# The two everyday commands: `make run` (the course hub) and `make test` (the suite).
+# Both create or refresh the pinned environment in .venv first.
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PORT   ?=
+MODE   ?=
+NOTEBOOKS := $(wildcard modules/*/*.ipynb)
+
+.PHONY: help run test test-fast bench-hub lint strip lock venv clean
+
+help:
+	@echo "make run        start the course hub (local mode; PORT=8001 MODE=docker to override)"
+	@echo "make test       run the whole test suite (starts a real hub, executes every notebook)"
+	@echo "make test-fast  unit tests only (no hub, no notebooks)"
+	@echo "make bench-hub  hub start, cold spawn and warm login-to-lab times"
+	@echo "make lint       ruff"
+	@echo "make strip      clear outputs from the course notebooks"
+	@echo "make lock       re-resolve requirements.lock from pyproject.toml"
+
+# The environment: Python 3.11 venv with the project installed against the lock file.
+# Re-run when pyproject.toml or requirements.lock change; rebuilt if .venv is not Python 3.11.
+$(STAMP): pyproject.toml requirements.lock
+	@$(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null \
+	  || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --progress-bar off -c requirements.lock -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	@$(BIN)/hepcourse hub $(if $(PORT),--port $(PORT)) $(if $(MODE),--mode $(MODE))
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not hub and not notebooks"
+
+bench-hub: $(STAMP)
+	$(BIN)/python bench/bench_hub.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench hub
+
+strip: $(STAMP)
+	$(BIN)/jupyter nbconvert --log-level=WARN --clear-output --inplace $(NOTEBOOKS)
+
+# Resolve the direct dependencies afresh in a throw-away venv and pin every package.
+lock:
+	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv
+	build/lock-venv/bin/python -m pip install --quiet --upgrade pip
+	build/lock-venv/bin/python -m pip install --quiet -e '.[dev]'
+	build/lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^hepcourse' > requirements.lock
+	rm -rf build/lock-venv
+	@echo "requirements.lock: $$(wc -l < requirements.lock) pinned packages"
+
+clean:
+	rm -rf $(VENV) build .state

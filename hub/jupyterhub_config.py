@@ -1,0 +1,122 @@
+"""JupyterHub configuration of the ML-for-HEP course.
+
+Values come from hub/settings.yaml (validated against hepcourse/schemas/settings.schema.yaml)
+and hub/roster.yaml. Modes:
+- ``local`` (default): SQLite, one local process per user (as the hub's OS user: trusted users
+  only), configurable-http-proxy, loopback only. For development and CI.
+- ``docker``: DockerSpawner, one container per user with a persistent named volume, memory and
+  CPU limits, GPUs through device_requests. For the GPU server.
+
+Start it with ``make run`` (which checks the settings and ports first), or directly with
+``jupyterhub -f hub/jupyterhub_config.py``.
+"""
+
+import shutil
+import sys
+from pathlib import Path
+
+from hepcourse.auth import SHARED_PASSWORD, check_authenticator, demo_passwords, roster_auth_hook
+from hepcourse.config import ConfigError, load_settings
+from hepcourse.net import free_port
+from hepcourse.roster import load_roster
+
+c = get_config()  # noqa: F821 (provided by JupyterHub)
+
+try:
+    settings = load_settings()
+    roster = load_roster(settings["roster"])
+    check_authenticator(settings["auth"]["class"])
+except ConfigError as err:
+    sys.exit(f"hepcourse: invalid configuration\n{err}")
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+mode = settings["mode"]
+course = settings["course"]
+hub = settings["hub"]
+state = Path(hub["state_dir"])
+state.mkdir(parents=True, exist_ok=True)
+
+# --- the hub itself ---------------------------------------------------------------------------
+c.JupyterHub.bind_url = f"http://{hub['ip']}:{hub['port']}"
+c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
+c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
+c.JupyterHub.template_vars = {"announcement_login": course["title"]}
+c.ConfigurableHTTPProxy.pid_file = str(state / "jupyterhub-proxy.pid")
+c.ConfigurableHTTPProxy.command = [shutil.which("configurable-http-proxy", path=BIN) or "configurable-http-proxy"]
+
+# --- who may log in: the roster, whatever checks the password ---------------------------------
+c.Authenticator.allowed_users = roster.users
+c.Authenticator.admin_users = set(roster.instructors)
+c.Authenticator.allow_existing_users = False  # a user taken off the roster is out
+c.Authenticator.manage_groups = True  # groups follow the roster at every login
+c.Authenticator.post_auth_hook = roster_auth_hook(roster, course["id"])
+auth = settings["auth"]
+if auth["class"] == SHARED_PASSWORD:
+    passwords = demo_passwords(state, auth)
+    c.JupyterHub.authenticator_class = "shared-password"
+    c.SharedPasswordAuthenticator.user_password = passwords["user"]
+    c.SharedPasswordAuthenticator.admin_password = passwords["admin"]
+else:
+    c.JupyterHub.authenticator_class = auth["class"]
+    for trait, value in auth["config"].items():
+        setattr(c[auth["class"].rsplit(".", 1)[-1]], trait, value)
+
+# --- services ---------------------------------------------------------------------------------
+if hub["idle_timeout"]:
+    c.JupyterHub.services = [
+        {
+            "name": "idle-culler",
+            "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={hub['idle_timeout']}"],
+        }
+    ]
+    c.JupyterHub.load_roles = [
+        {
+            "name": "idle-culler",
+            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+            "services": ["idle-culler"],
+        }
+    ]
+
+# --- user servers: common -------------------------------------------------------------------
+c.Spawner.default_url = "/lab"
+c.Spawner.http_timeout = 60
+c.Spawner.start_timeout = 120
+c.Spawner.environment = {
+    "HEPCOURSE_COURSE_ID": course["id"],
+    "HEPCOURSE_CONTENT_EXCLUDE": ":".join(settings["content"]["exclude"]),
+}
+
+# --- user servers: per mode -----------------------------------------------------------------
+if mode == "local":
+    c.JupyterHub.spawner_class = "hepcourse.spawners.LocalCourseSpawner"
+    c.LocalCourseSpawner.home_dir_template = str(state / "homes" / "{username}")
+    c.LocalCourseSpawner.cmd = [sys.executable, "-m", "hepcourse.singleuser"]
+    c.Spawner.environment.update(
+        HEPCOURSE_CONTENT=settings["content"]["source"],
+        JUPYTER_CONFIG_PATH=str(HERE / "singleuser"),
+    )
+    # Internal ports on free loopback ports, so a test hub and `make run` never collide.
+    c.JupyterHub.hub_ip = "127.0.0.1"
+    c.JupyterHub.hub_port = free_port()
+    c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{free_port()}"
+
+elif mode == "docker":
+    docker = settings["docker"]
+    c.JupyterHub.spawner_class = "docker"
+    c.JupyterHub.hub_ip = "0.0.0.0"  # user containers reach the hub's API over the network
+    c.JupyterHub.hub_connect_ip = docker["hub_connect_ip"]
+    c.DockerSpawner.image = docker["image"]
+    c.DockerSpawner.network_name = docker["network"]
+    c.DockerSpawner.use_internal_ip = True
+    c.DockerSpawner.remove = True  # containers are disposable; homes live in volumes
+    c.DockerSpawner.notebook_dir = docker["home"]
+    c.DockerSpawner.volumes = {docker["volume"]: docker["home"]}
+    c.DockerSpawner.mem_limit = docker["mem_limit"]
+    c.DockerSpawner.cpu_limit = float(docker["cpu_limit"])
+    c.DockerSpawner.cmd = ["python3", "-m", "hepcourse.singleuser"]
+    c.Spawner.environment.update(HEPCOURSE_CONTENT="/opt/hepcourse/modules")
+    if docker["gpus"] != "none":
+        from hepcourse.gpus import device_requests
+
+        c.DockerSpawner.extra_host_config = {"device_requests": device_requests(docker["gpus"])}

@@ -1,0 +1,117 @@
+"""Hub settings: YAML values validated against a schema that also documents them.
+
+Every problem is reported as ``file: key.path: message`` in a :class:`ConfigError`, which the
+CLI and ``hub/jupyterhub_config.py`` print without a traceback.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_SETTINGS = REPO_ROOT / "hub" / "settings.yaml"
+
+# Environment overrides: variable -> settings key path.
+ENV_OVERRIDES = {"HEPCOURSE_MODE": ("mode",), "HEPCOURSE_PORT": ("hub", "port")}
+# Keys holding paths relative to the settings file.
+PATH_KEYS = [("roster",), ("hub", "state_dir"), ("content", "source")]
+
+
+class ConfigError(Exception):
+    """Invalid user input (settings, roster): the message says where and what."""
+
+
+def load_schema(name: str) -> dict:
+    return yaml.safe_load(resources.files("hepcourse.schemas").joinpath(f"{name}.schema.yaml").read_text())
+
+
+def read_yaml(path: Path) -> object:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read ({err.strerror})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        line = f" (line {where.line + 1}, column {where.column + 1})" if where else ""
+        problem = getattr(err, "problem", None) or str(err)
+        raise ConfigError(f"{path}: not valid YAML{line}: {problem}") from None
+
+
+def fill_defaults(value: object, schema: dict) -> object:
+    """Return ``value`` with the schema's defaults filled in for missing object keys."""
+    if schema.get("type") == "object" and isinstance(value, dict):
+        value = dict(value)
+        for key, sub in schema.get("properties", {}).items():
+            if key not in value and "default" in sub:
+                value[key] = copy.deepcopy(sub["default"])
+            if key in value:
+                value[key] = fill_defaults(value[key], sub)
+    return value
+
+
+def validate(value: object, schema: dict, source: str, origins: dict | None = None) -> None:
+    """Raise ConfigError listing every schema violation as ``source: key.path: message``."""
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = []
+    for err in sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path))):
+        key = ".".join(map(str, err.absolute_path)) or "(top level)"
+        origin = (origins or {}).get(tuple(err.absolute_path))
+        problems.append(f"{source}: {key}: {_describe(err)}" + (f" (from {origin})" if origin else ""))
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+
+def _describe(err: jsonschema.ValidationError) -> str:
+    if err.validator == "additionalProperties":
+        allowed = ", ".join(sorted(err.schema.get("properties", {})))
+        return f"{err.message}; known keys: {allowed}"
+    if err.validator in ("anyOf", "oneOf", "pattern"):
+        # The schema's description says what is allowed; never echo a password back.
+        secret = any("password" in str(key) for key in err.absolute_path)
+        shown = "this value" if secret else repr(err.instance)
+        return f"{shown} is not allowed: {err.schema.get('description', '').strip()}"
+    return err.message
+
+
+def load_settings(path: str | os.PathLike | None = None, env: dict | None = None) -> dict:
+    """Load, override from the environment, fill defaults, validate and resolve paths."""
+    env = os.environ if env is None else env
+    path = Path(path or env.get("HEPCOURSE_SETTINGS") or DEFAULT_SETTINGS).resolve()
+    values = read_yaml(path)
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings, got {type(values).__name__}")
+    origins = {}
+    for var, keys in ENV_OVERRIDES.items():
+        if env.get(var):
+            node = values
+            for key in keys[:-1]:
+                node = node.setdefault(key, {})
+            node[keys[-1]] = _coerce(env[var])
+            origins[keys] = f"${var}"
+    schema = load_schema("settings")
+    values = fill_defaults(values, schema)
+    validate(values, schema, str(path), origins)
+    for keys in PATH_KEYS:
+        node = values
+        for key in keys[:-1]:
+            node = node[key]
+        node[keys[-1]] = str((path.parent / node[keys[-1]]).resolve())
+    values["_file"] = str(path)
+    return values
+
+
+def _coerce(text: str) -> object:
+    """Environment values are strings; integers are meant as integers (HEPCOURSE_PORT=8001)."""
+    return int(text) if text.strip().isdigit() else text.strip()

@@ -1,0 +1,127 @@
+"""Deliver the course material into a user's home without ever losing a student's work.
+
+Merge rules follow nbgitpuller's:
+- a new upstream file is copied in;
+- an upstream change replaces the home copy only if the student has not modified it;
+- a file the student modified is kept as it is (the student wins);
+- a delivered file the student deleted is restored;
+- a student's own file that collides with a new upstream file is renamed
+  ``name_<timestamp>.ext`` before the upstream file is copied in;
+- a file removed upstream is removed from the home only if the student never touched it.
+
+What was delivered is remembered in ``~/.hepcourse/delivered.json`` (path -> sha256).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MANIFEST = Path(".hepcourse") / "delivered.json"
+DEFAULT_EXCLUDE = ("homework*", ".ipynb_checkpoints", "__pycache__")
+
+
+@dataclass
+class SyncReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # modified by the student: left alone
+    renamed: list[tuple[str, str]] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"{len(v)} {k}" for k, v in vars(self).items() if v]
+        return ", ".join(parts) or "up to date"
+
+
+def course_files(source: Path, exclude=DEFAULT_EXCLUDE) -> dict[str, Path]:
+    """Files under ``source`` to deliver, keyed by their path relative to it (POSIX)."""
+    files = {}
+    for root, dirs, names in os.walk(source):
+        dirs[:] = sorted(d for d in dirs if not _excluded(d, exclude))
+        for name in sorted(names):
+            if not _excluded(name, exclude):
+                path = Path(root, name)
+                files[path.relative_to(source).as_posix()] = path
+    return files
+
+
+def _excluded(name: str, patterns) -> bool:
+    return name.startswith(".") or any(fnmatch.fnmatch(name, p) for p in patterns)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def sync(source: str | Path, dest: str | Path, exclude=DEFAULT_EXCLUDE) -> SyncReport:
+    """Merge the course files under ``source`` into ``dest`` (e.g. ``~/modules``)."""
+    source, dest = Path(source), Path(dest)
+    if not source.is_dir():
+        raise FileNotFoundError(f"course content folder {source} does not exist")
+    manifest_path = dest.parent / MANIFEST
+    delivered: dict[str, str] = {}
+    if manifest_path.exists():
+        delivered = json.loads(manifest_path.read_text()).get(dest.name, {})
+    report = SyncReport()
+    upstream = course_files(source, exclude)
+    stamp = time.strftime("%Y%m%d%H%M%S")
+
+    for rel, src in upstream.items():
+        target = dest / rel
+        new_hash = sha256(src)
+        old_hash = delivered.get(rel)
+        if not target.exists():
+            (report.restored if old_hash else report.added).append(rel)
+        elif old_hash is None:
+            if sha256(target) == new_hash:
+                delivered[rel] = new_hash
+                continue
+            renamed = target.with_name(f"{target.stem}_{stamp}{target.suffix}")
+            target.rename(renamed)
+            report.renamed.append((rel, renamed.relative_to(dest).as_posix()))
+        else:
+            current = sha256(target)
+            if current != old_hash:
+                if new_hash != old_hash:
+                    report.kept.append(rel)
+                continue
+            if current == new_hash:
+                continue
+            report.updated.append(rel)
+        _copy(src, target)
+        delivered[rel] = new_hash
+
+    for rel in sorted(set(delivered) - set(upstream)):
+        target = dest / rel
+        if target.exists() and sha256(target) == delivered[rel]:
+            target.unlink()
+            report.removed.append(rel)
+        del delivered[rel]
+
+    manifest_path.parent.mkdir(parents=True, exist_ok=True)
+    all_delivered = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    all_delivered[dest.name] = delivered
+    _atomic_write(manifest_path, json.dumps(all_delivered, indent=1, sort_keys=True))
+    return report
+
+
+def _copy(src: Path, target: Path) -> None:
+    """Copy via a temporary file and rename, so a crash never leaves half a notebook."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, target)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

@@ -1,0 +1,213 @@
+"""Drive a real course hub: start it on free loopback ports with its own state folder, log in
+like a browser, spawn servers, run code in a kernel, and stop it with nothing left behind.
+
+Used by the integration tests and by ``bench/bench_hub.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+import requests
+import websocket
+import yaml
+
+from .config import REPO_ROOT
+from .net import free_port
+
+HUB_CONFIG = REPO_ROOT / "hub" / "jupyterhub_config.py"
+PASSWORD = "students-demo-pw"
+ADMIN_PASSWORD = "instructors-demo-password-32-chars!"
+
+
+class HubProcess:
+    """A JupyterHub process (with its proxy and user servers) for tests and benchmarks."""
+
+    def __init__(self, workdir: Path, roster: dict, settings: dict | None = None):
+        self.workdir = Path(workdir)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = self.workdir / "hub.log"
+        self.settings_path = self.workdir / "settings.yaml"
+        (self.workdir / "roster.yaml").write_text(yaml.safe_dump(roster))
+        values = {
+            "roster": "roster.yaml",
+            "hub": {"ip": "127.0.0.1", "port": self.port, "state_dir": "state", "idle_timeout": 600},
+            "auth": {"password": PASSWORD, "admin_password": ADMIN_PASSWORD},
+            "content": {"source": str(REPO_ROOT / "modules")},
+        }
+        for key, value in (settings or {}).items():
+            values[key] = {**values.get(key, {}), **value} if isinstance(value, dict) else value
+        self.settings_path.write_text(yaml.safe_dump(values))
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def homes(self) -> Path:
+        return self.workdir / "state" / "homes"
+
+    def start(self, timeout: float = 60, extra_args: list[str] = ()) -> float:
+        """Start the hub (``extra_args``: JupyterHub command-line config, e.g.
+        ``--Spawner.x=1``); return seconds until /hub/health answered 200."""
+        env = {**os.environ, "HEPCOURSE_SETTINGS": str(self.settings_path)}
+        env.pop("HEPCOURSE_MODE", None)
+        env.pop("HEPCOURSE_PORT", None)
+        started = time.monotonic()
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG), *extra_args],
+                cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
+            )
+        while time.monotonic() - started < timeout:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"hub exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if requests.get(f"{self.url}/hub/health", timeout=1).status_code == 200:
+                    return time.monotonic() - started
+            except requests.RequestException:
+                pass
+            time.sleep(0.02)
+        raise TimeoutError(f"hub not healthy after {timeout} s:\n{self.log()}")
+
+    def processes(self) -> list[psutil.Process]:
+        """The hub and everything it started (proxy, services, user servers, kernels)."""
+        hub = psutil.Process(self.proc.pid)
+        return [hub, *hub.children(recursive=True)]
+
+    def stop(self, timeout: float = 30) -> list[psutil.Process]:
+        """Stop the hub as Ctrl-C would; return the processes still alive afterwards."""
+        if self.proc is None or self.proc.poll() is not None:
+            return []
+        procs = self.processes()
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+        _, alive = psutil.wait_procs(procs, timeout=5)
+        for p in alive:  # never leave strays on the machine, but report them
+            p.kill()
+        return alive
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class HubUser:
+    """One user's browser-like session with the hub (cookies, XSRF) plus an API token."""
+
+    def __init__(self, hub: HubProcess, name: str):
+        self.hub, self.name = hub, name
+        self.http = requests.Session()
+        self.token: str | None = None
+
+    def login(self, password: str) -> requests.Response:
+        """Log in through the form; return the response to the POST (302 on success)."""
+        self.http.get(f"{self.hub.url}/hub/login", timeout=10)
+        return self.http.post(
+            f"{self.hub.url}/hub/login",
+            data={"username": self.name, "password": password, "_xsrf": self.xsrf},
+            allow_redirects=False, timeout=10,
+        )
+
+    @property
+    def xsrf(self) -> str:
+        """The hub's XSRF token (user servers set their own ``_xsrf`` cookie on their path)."""
+        return self.http.cookies.get("_xsrf", path="/hub/") or ""
+
+    def api(self, method: str, path: str, **kwargs) -> requests.Response:
+        """Call the hub's REST API with this user's cookie (as the browser does)."""
+        headers = {"X-XSRFToken": self.xsrf}
+        if method != "GET":  # as a browser does; a body-less POST gets a form type from the proxy
+            kwargs.setdefault("json", {})
+        return self.http.request(method, f"{self.hub.url}/hub/api{path}", headers=headers, timeout=30, **kwargs)
+
+    def spawn(self, timeout: float = 120) -> float:
+        """Start this user's server; return seconds until the hub reports it ready."""
+        started = time.monotonic()
+        r = self.api("POST", f"/users/{self.name}/server")
+        if r.status_code not in (201, 202):
+            raise RuntimeError(f"spawn refused: {r.status_code} {r.text}")
+        if r.status_code == 202:
+            self.wait_ready(timeout)
+        return time.monotonic() - started
+
+    def wait_ready(self, timeout: float) -> None:
+        with self.http.get(
+            f"{self.hub.url}/hub/api/users/{self.name}/server/progress",
+            headers={"X-XSRFToken": self.xsrf}, stream=True, timeout=timeout,
+        ) as r:
+            for line in r.iter_lines():
+                if line.startswith(b"data:"):
+                    event = json.loads(line[5:])
+                    if event.get("ready"):
+                        return
+                    if event.get("failed"):
+                        raise RuntimeError(f"spawn failed: {event.get('message')}")
+        raise RuntimeError("progress stream ended before the server was ready")
+
+    def open_lab(self) -> requests.Response:
+        """GET /user/<name>/lab the way a browser does (OAuth redirects included)."""
+        return self.http.get(f"{self.hub.url}/user/{self.name}/lab", timeout=30)
+
+    def new_token(self) -> str:
+        r = self.api("POST", f"/users/{self.name}/tokens", json={"note": "hubprocess"})
+        r.raise_for_status()
+        self.token = r.json()["token"]
+        return self.token
+
+    def server(self, method: str, path: str, user: str | None = None, **kwargs) -> requests.Response:
+        """Call a single-user server's API (this user's, or ``user``'s) with the token."""
+        url = f"{self.hub.url}/user/{user or self.name}/api{path}"
+        headers = {"Authorization": f"token {self.token or self.new_token()}"}
+        return requests.request(method, url, headers=headers, timeout=30, allow_redirects=False, **kwargs)
+
+    def execute(self, code: str, timeout: float = 60) -> str:
+        """Run ``code`` in a new kernel on this user's server; return its stdout + result."""
+        kernel = self.server("POST", "/kernels", json={"name": "python3"})
+        kernel.raise_for_status()
+        kid = kernel.json()["id"]
+        ws_url = self.hub.url.replace("http", "ws", 1) + f"/user/{self.name}/api/kernels/{kid}/channels"
+        ws = websocket.create_connection(ws_url, header=[f"Authorization: token {self.token}"], timeout=timeout)
+        try:
+            msg_id = uuid.uuid4().hex
+            ws.send(json.dumps({
+                "header": {"msg_id": msg_id, "msg_type": "execute_request", "session": uuid.uuid4().hex,
+                           "username": self.name, "version": "5.3"},
+                "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+                "content": {"code": code, "silent": False, "store_history": False,
+                            "user_expressions": {}, "allow_stdin": False},
+            }))
+            out = []
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                msg = json.loads(ws.recv())
+                if msg.get("parent_header", {}).get("msg_id") != msg_id or msg["channel"] != "iopub":
+                    continue
+                kind, content = msg["msg_type"], msg["content"]
+                if kind == "stream":
+                    out.append(content["text"])
+                elif kind == "execute_result":
+                    out.append(content["data"].get("text/plain", ""))
+                elif kind == "error":
+                    raise RuntimeError(f"{content['ename']}: {content['evalue']}")
+                elif kind == "status" and content["execution_state"] == "idle":
+                    return "".join(out)
+            raise TimeoutError("no reply from the kernel")
+        finally:
+            ws.close()
+            self.server("DELETE", f"/kernels/{kid}")

@@ -1,0 +1,93 @@
+"""``make run``: check the settings, roster and port, start JupyterHub, say how to log in,
+and stop everything cleanly on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from .auth import SHARED_PASSWORD, check_authenticator, demo_passwords
+from .config import REPO_ROOT, ConfigError, load_settings
+from .net import port_in_use
+from .roster import load_roster
+
+HUB_CONFIG = REPO_ROOT / "hub" / "jupyterhub_config.py"
+
+
+def preflight(env=os.environ) -> tuple[dict, object]:
+    """Settings and roster, validated; the public port free. Raises ConfigError."""
+    settings = load_settings(env=env)
+    roster = load_roster(settings["roster"])
+    check_authenticator(settings["auth"]["class"])
+    hub = settings["hub"]
+    if port_in_use(hub["ip"], hub["port"]):
+        raise ConfigError(
+            f"port {hub['port']} on {hub['ip']} is already in use (another hub, or another program).\n"
+            f"Stop it, or choose another port: make run PORT={hub['port'] + 1}"
+        )
+    return settings, roster
+
+
+def banner(settings: dict, roster, elapsed: float) -> str:
+    url = f"http://{settings['hub']['ip']}:{settings['hub']['port']}"
+    lines = [
+        "",
+        f"  {settings['course']['title']} hub is up ({settings['mode']} mode, ready in {elapsed:.1f} s)",
+        f"  Open {url}",
+    ]
+    if settings["auth"]["class"] == SHARED_PASSWORD:
+        pw = demo_passwords(Path(settings["hub"]["state_dir"]), settings["auth"])
+        who = [("student", roster.students, pw["user"]), ("facilitator", roster.facilitators, pw["user"]),
+               ("instructor", roster.instructors, pw["admin"])]
+        for role, names, password in who:
+            if names:
+                article = "an" if role[0] in "aeiou" else "a"
+                lines.append(f"  Log in as {article} {role:<11}  user: {names[0]:<12} password: {password}")
+        lines.append(f"  (all roster users: {settings['roster']})")
+    lines += ["  Stop with Ctrl-C.", ""]
+    return "\n".join(lines)
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout and proc.poll() is None:
+        try:
+            if requests.get(f"{url}/hub/health", timeout=1).status_code == 200:
+                return time.monotonic() - start
+        except requests.RequestException:
+            pass
+        time.sleep(0.25)
+    raise RuntimeError("the hub did not become healthy; its log is above")
+
+
+def run(mode: str | None = None, port: int | None = None) -> int:
+    env = dict(os.environ)
+    if mode:
+        env["HEPCOURSE_MODE"] = mode
+    if port:
+        env["HEPCOURSE_PORT"] = str(port)
+    settings, roster = preflight(env)
+    state = Path(settings["hub"]["state_dir"])
+    state.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)]
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, env=env, cwd=state)
+    # Ctrl-C reaches the hub too (same process group); it stops its proxy and servers itself.
+    signal.signal(signal.SIGINT, lambda *_: None)
+    signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
+    url = f"http://{settings['hub']['ip']}:{settings['hub']['port']}"
+    try:
+        wait_healthy(url, proc)
+        print(banner(settings, roster, time.monotonic() - started), flush=True)
+    except RuntimeError as err:
+        print(f"hepcourse: {err}", file=sys.stderr)
+        proc.terminate()
+    code = proc.wait()
+    print("hepcourse: hub stopped.", file=sys.stderr)
+    return 0 if code in (0, -signal.SIGINT, -signal.SIGTERM) else code

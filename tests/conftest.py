@@ -1,0 +1,52 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+HUB_CONFIG = REPO / "hub" / "jupyterhub_config.py"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch):
+    """Tests never inherit a developer's hub overrides."""
+    for var in ("HEPCOURSE_SETTINGS", "HEPCOURSE_MODE", "HEPCOURSE_PORT"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def write(tmp_path):
+    """write("name.yaml", text) -> path in the test's temp folder."""
+
+    def _write(name: str, text: str) -> Path:
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+
+    return _write
+
+
+def run_cli(*args, env=None, timeout=120) -> subprocess.CompletedProcess:
+    """Run a console command from the venv as a user would."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [str(Path(sys.executable).parent / args[0]), *args[1:]],
+        check=False, capture_output=True, text=True, env=full_env, timeout=timeout, stdin=subprocess.DEVNULL,
+    )
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print how long each notebook took and the whole notebook suite (sum of kernels' time)."""
+    timings = [
+        (rep.nodeid, value)
+        for rep in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", [])
+        for key, value in getattr(rep, "user_properties", [])
+        if key == "notebook_seconds"
+    ]
+    if timings:
+        terminalreporter.section("notebook execution times (ci scale)")
+        for nodeid, seconds in sorted(timings):
+            terminalreporter.write_line(f"{seconds:7.1f} s  {nodeid.split('[', 1)[-1].rstrip(']')}")
+        terminalreporter.write_line(f"{sum(s for _, s in timings):7.1f} s  all {len(timings)} notebooks")

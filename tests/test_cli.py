@@ -1,0 +1,60 @@
+"""User mistakes get a clear message and exit code 2, never a traceback."""
+
+import socket
+
+import pytest
+from conftest import HUB_CONFIG, run_cli
+
+
+def settings(write, roster_text="instructors: [prof]\nstudents: [alice]\n", extra=""):
+    roster = write("roster.yaml", roster_text)
+    return write("settings.yaml", f"roster: {roster}\nhub: {{state_dir: state}}\n{extra}")
+
+
+def assert_clear_error(result, *expected):
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    for text in expected:
+        assert text in result.stderr
+
+
+def test_check_summarises_a_good_config(write):
+    result = run_cli("hepcourse", "check", env={"HEPCOURSE_SETTINGS": str(settings(write))})
+    assert result.returncode == 0
+    assert "1 instructors, 0 facilitators, 1 students" in result.stdout
+
+
+def test_malformed_roster(write):
+    path = settings(write, roster_text="instructors: [prof\nstudents: alice\n")
+    result = run_cli("hepcourse", "hub", env={"HEPCOURSE_SETTINGS": str(path)})
+    assert_clear_error(result, "invalid configuration", "roster.yaml: not valid YAML (line 2")
+
+
+def test_unknown_mode(write):
+    result = run_cli("hepcourse", "hub", "--mode", "kubernetes", env={"HEPCOURSE_SETTINGS": str(settings(write))})
+    assert_clear_error(result, "mode: 'kubernetes' is not one of ['local', 'docker'] (from $HEPCOURSE_MODE)")
+
+
+def test_port_in_use(write):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_cli("hepcourse", "hub", "--port", str(port), env={"HEPCOURSE_SETTINGS": str(settings(write))})
+    assert_clear_error(result, f"port {port} on 127.0.0.1 is already in use", f"make run PORT={port + 1}")
+
+
+def test_missing_roster_file(write):
+    path = write("settings.yaml", "roster: nowhere.yaml\n")
+    result = run_cli("hepcourse", "check", env={"HEPCOURSE_SETTINGS": str(path)})
+    assert_clear_error(result, "nowhere.yaml: file not found")
+
+
+@pytest.mark.parametrize("extra", ["mode: swarm\n", "hub: {port: none}\n"])
+def test_jupyterhub_itself_reports_bad_settings_cleanly(write, extra):
+    """Started directly (not through make run), the hub still says what is wrong."""
+    env = {"HEPCOURSE_SETTINGS": str(settings(write, extra=extra))}
+    result = run_cli("jupyterhub", "-f", str(HUB_CONFIG), env=env)
+    assert result.returncode != 0
+    assert "hepcourse: invalid configuration" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,67 @@
+from pathlib import Path
+
+import pytest
+
+from hepcourse.config import ConfigError, load_settings
+
+
+def test_defaults_fill_and_paths_resolve(write):
+    path = write("settings.yaml", "roster: people.yaml\n")
+    s = load_settings(path, env={})
+    assert s["mode"] == "local"
+    assert s["hub"] == {"ip": "127.0.0.1", "port": 8000, "idle_timeout": 3600,
+                        "state_dir": str((path.parent / "../.state").resolve())}
+    assert s["roster"] == str(path.parent / "people.yaml")
+    assert s["docker"]["gpus"] == "none"
+
+
+def test_repo_settings_are_valid():
+    s = load_settings(env={})
+    assert Path(s["roster"]).exists() and Path(s["content"]["source"]).is_dir()
+
+
+def test_environment_overrides_mode_and_port(write):
+    path = write("settings.yaml", "mode: local\n")
+    s = load_settings(path, env={"HEPCOURSE_MODE": "docker", "HEPCOURSE_PORT": "8123"})
+    assert (s["mode"], s["hub"]["port"]) == ("docker", 8123)
+
+
+def test_settings_file_from_environment(write):
+    path = write("other.yaml", "course: {id: phys101}\n")
+    assert load_settings(env={"HEPCOURSE_SETTINGS": str(path)})["course"]["id"] == "phys101"
+
+
+@pytest.mark.parametrize(
+    "text, env, expected",
+    [
+        ("mode: kubernetes\n", {}, "mode: 'kubernetes' is not one of ['local', 'docker']"),
+        ("", {"HEPCOURSE_MODE": "k8s"}, "(from $HEPCOURSE_MODE)"),
+        ("hub: {port: eighty}\n", {}, "hub.port: 'eighty' is not of type 'integer'"),
+        ("", {"HEPCOURSE_PORT": "99999"}, "hub.port: 99999 is greater than the maximum of 65535"),
+        ("hub: {prot: 1}\n", {}, "known keys: idle_timeout, ip, port, state_dir"),
+        ("docker: {gpus: some}\n", {}, "docker.gpus: 'some' is not allowed: GPUs requested"),
+        ("course: {id: 'ML HEP'}\n", {}, "course.id: 'ML HEP' is not allowed: Course id (2-32"),
+        ("auth: {password: short}\n", {}, "auth.password: this value is not allowed"),
+        ("- a\n- b\n", {}, "expected a mapping of settings, got list"),
+        ("hub: {port: [}\n", {}, "not valid YAML (line 1, column 14)"),
+    ],
+)
+def test_bad_settings_say_where_and_what(write, text, env, expected):
+    path = write("settings.yaml", text)
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, env=env)
+    assert expected in str(err.value)
+    assert str(path) in str(err.value)
+    assert "short" not in str(err.value)  # a password is never echoed
+
+
+def test_every_problem_is_reported_at_once(write):
+    path = write("settings.yaml", "mode: x\nhub: {port: y}\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, env={})
+    assert len(str(err.value).splitlines()) == 2
+
+
+def test_missing_settings_file(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load_settings(tmp_path / "nope.yaml", env={})

@@ -1,0 +1,93 @@
+"""The real thing: a JupyterHub with its proxy, spawner and user servers on loopback."""
+
+import json
+
+import pytest
+
+from hepcourse.hubprocess import ADMIN_PASSWORD, PASSWORD, HubProcess, HubUser
+
+pytestmark = [pytest.mark.hub, pytest.mark.xdist_group("hub")]
+
+ROSTER = {"instructors": ["prof"], "facilitators": ["ta"], "students": ["alice", "bob"]}
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    hub = HubProcess(tmp_path_factory.mktemp("hub"), ROSTER)
+    hub.start()
+    yield hub
+    leaked = hub.stop()
+    assert not leaked, f"processes left behind: {leaked}"
+
+
+@pytest.fixture(scope="module")
+def alice(hub):
+    user = HubUser(hub, "alice")
+    assert user.login(PASSWORD).status_code == 302
+    user.spawn()
+    return user
+
+
+def test_student_gets_the_course_in_her_home(alice, hub):
+    listing = alice.server("GET", "/contents/modules/01_python").json()
+    names = {item["name"] for item in listing["content"]}
+    assert {"README.md", "lecture.ipynb"} <= names
+    assert not any(n.startswith("homework") for n in names)  # homework comes through nbgrader
+    modules = {item["name"] for item in alice.server("GET", "/contents/modules").json()["content"]}
+    assert {"01_python", "02_intro_ml", "03_trees", "04_neural_nets", "05_cv_generative", "06_ml_in_hep"} <= modules
+    assert (hub.homes / "alice" / "modules" / "01_python" / "lecture.ipynb").exists()
+
+
+def test_a_cell_executes_in_a_kernel(alice):
+    out = alice.execute("import os, numpy\nprint(os.environ['HOME'].split('/')[-1])\nint(numpy.arange(5).sum())")
+    assert out == "alice\n10"
+
+
+def test_jupyterlab_is_the_ui_without_the_news_popup(alice):
+    page = alice.open_lab()
+    assert page.status_code == 200 and page.url.endswith("/user/alice/lab")
+    config = json.loads(page.text.split('id="jupyter-config-data" type="application/json">')[1].split("</script>")[0])
+    assert config["news"] == {"disabled": True}
+
+
+def test_groups_follow_the_roster(hub):
+    prof = HubUser(hub, "prof")
+    assert prof.login(ADMIN_PASSWORD).status_code == 302
+    users = {u["name"]: u for u in prof.api("GET", "/users").json()}
+    assert users["prof"]["admin"] and not users["ta"]["admin"]
+    assert users["alice"]["groups"] == ["nbgrader-mlhep"]
+    ta = HubUser(hub, "ta")
+    assert ta.login(PASSWORD).status_code == 302
+    assert ta.api("GET", "/users/ta").json()["groups"] == ["formgrade-mlhep"]
+
+
+def test_student_is_refused_instructor_endpoints(alice, hub):
+    assert alice.api("GET", "/users").status_code == 403  # the class list
+    assert alice.http.get(f"{hub.url}/hub/admin", timeout=10).status_code == 403
+    # Reading or starting another user's things: 404, not even confirming that bob exists.
+    assert alice.api("GET", "/users/bob").status_code == 404
+    assert alice.api("POST", "/users/bob/server").status_code == 404
+    assert alice.api("DELETE", "/users/bob").status_code == 403
+    prof = HubUser(hub, "prof")
+    prof.login(ADMIN_PASSWORD)
+    bob = prof.api("GET", "/users/bob").json()
+    assert bob["name"] == "bob" and bob["server"] is None  # untouched
+
+
+def test_student_cannot_use_another_students_server(hub, alice):
+    bob = HubUser(hub, "bob")
+    assert bob.login(PASSWORD).status_code == 302
+    bob.spawn()
+    refused = alice.server("GET", "/contents", user="bob")
+    assert refused.status_code == 403
+
+
+@pytest.mark.parametrize("name, password", [
+    ("mallory", PASSWORD),  # not on the roster
+    ("alice", "wrong-password"),
+    ("prof", PASSWORD),  # instructors need the admin password
+])
+def test_bad_logins_are_refused(hub, name, password):
+    response = HubUser(hub, name).login(password)
+    assert response.status_code == 403
+    assert "Invalid username or password" in response.text

@@ -1,0 +1,102 @@
+"""hub/jupyterhub_config.py loads and validates in every mode, with no container engine."""
+
+from types import SimpleNamespace
+
+import docker
+import pytest
+from conftest import HUB_CONFIG, REPO
+from dockerspawner import DockerSpawner
+from jupyterhub.app import JupyterHub
+
+
+def load(monkeypatch, write, settings: str):
+    roster = write("roster.yaml", "instructors: [prof]\nfacilitators: [ta]\nstudents: [alice]\n")
+    path = write("settings.yaml", f"roster: {roster}\nhub: {{state_dir: state}}\n{settings}")
+    monkeypatch.setenv("HEPCOURSE_SETTINGS", str(path))
+    app = JupyterHub()
+    app.load_config_file(str(HUB_CONFIG))
+    return app.config
+
+
+def test_local_mode(monkeypatch, write, tmp_path):
+    c = load(monkeypatch, write, "")
+    assert c.JupyterHub.spawner_class == "hepcourse.spawners.LocalCourseSpawner"
+    assert c.JupyterHub.db_url == f"sqlite:///{tmp_path / 'state' / 'jupyterhub.sqlite'}"
+    assert c.JupyterHub.bind_url == "http://127.0.0.1:8000"
+    assert c.JupyterHub.hub_ip == "127.0.0.1"
+    assert c.Spawner.default_url == "/lab"
+    assert c.Spawner.environment["HEPCOURSE_CONTENT"] == str((tmp_path / ".." / "modules").resolve())
+    assert c.Spawner.environment["JUPYTER_CONFIG_PATH"] == str(REPO / "hub" / "singleuser")
+    assert c.LocalCourseSpawner.home_dir_template == str(tmp_path / "state" / "homes" / "{username}")
+
+
+def test_roster_drives_authentication(monkeypatch, write):
+    c = load(monkeypatch, write, "")
+    assert c.Authenticator.allowed_users == {"prof", "ta", "alice"}
+    assert c.Authenticator.admin_users == {"prof"}
+    assert c.Authenticator.allow_existing_users is False
+    assert c.JupyterHub.authenticator_class == "shared-password"
+    assert len(c.SharedPasswordAuthenticator.admin_password) >= 32
+    hook = c.Authenticator.post_auth_hook
+    assert hook(None, None, {"name": "ta"}) == {"name": "ta", "groups": ["formgrade-mlhep"], "admin": False}
+    assert hook(None, None, {"name": "prof"})["groups"] == ["formgrade-mlhep", "instructors"]
+    assert hook(None, None, {"name": "alice"})["groups"] == ["nbgrader-mlhep"]
+
+
+def test_generated_demo_passwords_persist(monkeypatch, write, tmp_path):
+    first = load(monkeypatch, write, "").SharedPasswordAuthenticator.user_password
+    assert load(monkeypatch, write, "").SharedPasswordAuthenticator.user_password == first
+    assert oct((tmp_path / "state" / "passwords.yaml").stat().st_mode & 0o777) == "0o600"
+
+
+def test_other_authenticators_get_their_config(monkeypatch, write):
+    c = load(monkeypatch, write, "auth:\n  class: oauthenticator.generic.GenericOAuthenticator\n"
+                                 "  config: {client_id: course-hub, scope: [openid]}\n")
+    assert c.JupyterHub.authenticator_class == "oauthenticator.generic.GenericOAuthenticator"
+    assert c.GenericOAuthenticator.client_id == "course-hub"
+    assert c.Authenticator.allowed_users == {"prof", "ta", "alice"}
+
+
+def test_culler_service_and_role(monkeypatch, write):
+    c = load(monkeypatch, write, "")
+    (service,) = c.JupyterHub.services
+    assert service["name"] == "idle-culler" and "--timeout=3600" in service["command"]
+    assert c.JupyterHub.load_roles[0]["services"] == ["idle-culler"]
+    assert "services" not in load(monkeypatch, write, "hub: {idle_timeout: 0, state_dir: s}\n").JupyterHub
+
+
+@pytest.mark.parametrize("gpus, expected", [
+    ("all", [{"Driver": "nvidia", "Count": -1, "Capabilities": [["gpu"]]}]),
+    ("['0', '3']", [{"Driver": "nvidia", "Count": 0, "DeviceIDs": ["0", "3"], "Capabilities": [["gpu"]]}]),
+])
+def test_docker_mode_builds_a_valid_container_config(monkeypatch, write, gpus, expected):
+    c = load(monkeypatch, write, f"mode: docker\ndocker: {{mem_limit: 6G, cpu_limit: 2, gpus: {gpus}}}\n")
+    assert c.JupyterHub.spawner_class == "docker"
+    assert c.JupyterHub.hub_ip == "0.0.0.0"
+    # A real DockerSpawner accepts the values (its traits validate them) without an engine ...
+    spawner = DockerSpawner(config=c, user=SimpleNamespace(name="alice", url="/user/alice/"))
+    assert spawner.mem_limit == 6 * 1024**3 and spawner.cpu_limit == 2.0
+    assert spawner.volume_binds == {"hepcourse-home-alice": {"bind": "/home/jovyan", "mode": "rw"}}
+    assert spawner.remove is True and spawner.cmd == ["python3", "-m", "hepcourse.singleuser"]
+    # ... and docker-py turns them into the HostConfig the engine API receives.
+    host = docker.types.HostConfig(version="1.44", mem_limit=spawner.mem_limit,
+                                   binds=spawner.volume_binds, **spawner.extra_host_config)
+    assert [{k: v for k, v in r.items() if v not in ({}, [], None)} for r in host["DeviceRequests"]] == expected
+    assert host["Memory"] == 6 * 1024**3
+
+
+def test_docker_mode_without_gpus_requests_none(monkeypatch, write):
+    c = load(monkeypatch, write, "mode: docker\n")
+    assert "extra_host_config" not in c.DockerSpawner
+
+
+def test_unimportable_authenticator_is_a_clear_error(monkeypatch, write):
+    with pytest.raises(SystemExit) as exc:
+        load(monkeypatch, write, "auth: {class: ldapauthenticator.LDAPAuthenticator}\n")
+    assert "auth.class: cannot import 'ldapauthenticator.LDAPAuthenticator'" in str(exc.value.code)
+
+
+def test_bad_settings_exit_with_a_message_not_a_traceback(monkeypatch, write):
+    with pytest.raises(SystemExit) as exc:
+        load(monkeypatch, write, "mode: swarm\n")
+    assert "mode: 'swarm' is not one of ['local', 'docker']" in str(exc.value.code)
