@@ -1,7 +1,13 @@
 """The real thing: a JupyterHub with its proxy, spawner and user servers on loopback."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
+import psutil
 import pytest
 
 from hepcourse.hubprocess import ADMIN_PASSWORD, PASSWORD, HubProcess, HubUser
@@ -47,7 +53,8 @@ def test_jupyterlab_is_the_ui_without_the_news_popup(alice):
     page = alice.open_lab()
     assert page.status_code == 200 and page.url.endswith("/user/alice/lab")
     config = json.loads(page.text.split('id="jupyter-config-data" type="application/json">')[1].split("</script>")[0])
-    assert config["news"] == {"disabled": True}
+    assert config["news"] == {"disabled": True}  # no fetching from jupyter.org ...
+    assert "@jupyterlab/apputils-extension:announcements" in config["disabledExtensions"]  # ... no popup
 
 
 def test_groups_follow_the_roster(hub):
@@ -91,3 +98,38 @@ def test_bad_logins_are_refused(hub, name, password):
     response = HubUser(hub, name).login(password)
     assert response.status_code == 403
     assert "Invalid username or password" in response.text
+
+
+def test_ctrl_c_on_the_launcher_stops_everything(tmp_path):
+    """`make run` + Ctrl-C: the hub, proxy, culler, user servers and kernels all go, quickly,
+    even when the launcher inherited an ignored SIGINT (as from a background shell)."""
+    hub = HubProcess(tmp_path, ROSTER)  # writes settings and roster; the launcher starts it
+    launcher = subprocess.Popen(
+        ["sh", "-c", f"trap '' INT; exec {sys.executable} -m hepcourse.cli hub"],  # SIGINT ignored
+        env={**os.environ, "HEPCOURSE_SETTINGS": str(hub.settings_path)},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+        start_new_session=True,
+    )
+    hub.proc = launcher  # so that HubProcess.processes() and stop() cover the launcher's tree
+    try:
+        banner = []
+        for line in launcher.stdout:
+            banner.append(line)
+            if "Stop with Ctrl-C" in line:
+                break
+        assert any(f"Open {hub.url}" in line for line in banner), "".join(banner)
+        alice = HubUser(hub, "alice")
+        alice.login(PASSWORD)
+        alice.spawn()
+        assert alice.server("POST", "/kernels", json={"name": "python3"}).status_code == 201  # left running
+        tree = hub.processes()
+        assert len(tree) >= 6  # launcher, hub, proxy, culler, alice's server, her kernel
+        started = time.monotonic()
+        os.killpg(launcher.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+        assert launcher.wait(timeout=20) == 0
+        _, alive = psutil.wait_procs(tree, timeout=10)
+        assert not alive, alive
+        assert time.monotonic() - started < 10
+        assert "hepcourse: hub stopped." in launcher.stdout.read()
+    finally:
+        hub.stop()  # only does anything if the test failed half-way

@@ -47,8 +47,8 @@ def banner(settings: dict, roster, elapsed: float) -> str:
                ("instructor", roster.instructors, pw["admin"])]
         for role, names, password in who:
             if names:
-                article = "an" if role[0] in "aeiou" else "a"
-                lines.append(f"  Log in as {article} {role:<11}  user: {names[0]:<12} password: {password}")
+                who_as = f"{'an' if role[0] in 'aeiou' else 'a'} {role}"
+                lines.append(f"  Log in as {who_as:<14} user: {names[0]:<12} password: {password}")
         lines.append(f"  (all roster users: {settings['roster']})")
     lines += ["  Stop with Ctrl-C.", ""]
     return "\n".join(lines)
@@ -77,6 +77,9 @@ def run(mode: str | None = None, port: int | None = None) -> int:
     state.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)]
     started = time.monotonic()
+    # Started from a background shell, we inherit an ignored SIGINT, and so would the hub's
+    # children: the idle culler would then sit out the hub's interrupt until SIGTERM (~30 s).
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     proc = subprocess.Popen(cmd, env=env, cwd=state)
     # Ctrl-C reaches the hub too (same process group); it stops its proxy and servers itself.
     signal.signal(signal.SIGINT, lambda *_: None)
