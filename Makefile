@@ -40,8 +40,12 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not hub and not notebooks"
 
-bench-hub: $(STAMP)
+bench-hub: $(STAMP) /usr/bin/chromium
 	$(BIN)/python bench/bench_hub.py
+
+# Debian's browser for Playwright (never a downloaded one).
+/usr/bin/chromium:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench hub
