@@ -7,14 +7,18 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?=
 MODE   ?=
+SCALE  ?= course
+# The datasets' shared folder: the hub (hub/settings.yaml data.dir), make data and the tests.
+export HEPCOURSE_DATA_DIR ?= $(CURDIR)/.cache/data
 NOTEBOOKS := $(wildcard modules/*/*.ipynb)
 
-.PHONY: help run test test-fast bench-hub lint strip lock venv clean
+.PHONY: help run test test-fast data bench-hub lint strip lock venv clean
 
 help:
 	@echo "make run        start the course hub (local mode; PORT=8001 MODE=docker to override)"
 	@echo "make test       run the whole test suite (starts a real hub, executes every notebook)"
 	@echo "make test-fast  unit tests only (no hub, no notebooks)"
+	@echo "make data       generate the course datasets offline (SCALE=ci|course|full)"
 	@echo "make bench-hub  hub start, cold spawn and warm login-to-lab times"
 	@echo "make lint       ruff"
 	@echo "make strip      clear outputs from the course notebooks"
@@ -40,6 +44,9 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not hub and not notebooks"
 
+data: $(STAMP)
+	$(BIN)/hepcourse data generate --scale $(SCALE)
+
 bench-hub: $(STAMP) /usr/bin/chromium
 	$(BIN)/python bench/bench_hub.py
 
@@ -63,4 +70,4 @@ lock:
 	@echo "requirements.lock: $$(wc -l < requirements.lock) pinned packages"
 
 clean:
-	rm -rf $(VENV) build .state
+	rm -rf $(VENV) build .state .cache

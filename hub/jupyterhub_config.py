@@ -85,6 +85,7 @@ c.Spawner.start_timeout = 120
 c.Spawner.environment = {
     "HEPCOURSE_COURSE_ID": course["id"],
     "HEPCOURSE_CONTENT_EXCLUDE": ":".join(settings["content"]["exclude"]),
+    "HEPCOURSE_SCALE": settings["data"]["scale"],
 }
 
 # --- user servers: per mode -----------------------------------------------------------------
@@ -94,6 +95,7 @@ if mode == "local":
     c.LocalCourseSpawner.cmd = [sys.executable, "-m", "hepcourse.singleuser"]
     c.Spawner.environment.update(
         HEPCOURSE_CONTENT=settings["content"]["source"],
+        HEPCOURSE_DATA_DIR=settings["data"]["dir"],
         JUPYTER_CONFIG_PATH=str(HERE / "singleuser"),
     )
     # Internal ports on free loopback ports, so a test hub and `make run` never collide.
@@ -111,11 +113,15 @@ elif mode == "docker":
     c.DockerSpawner.use_internal_ip = True
     c.DockerSpawner.remove = True  # containers are disposable; homes live in volumes
     c.DockerSpawner.notebook_dir = docker["home"]
-    c.DockerSpawner.volumes = {docker["volume"]: docker["home"]}
+    c.DockerSpawner.volumes = {
+        docker["volume"]: docker["home"],
+        settings["data"]["dir"]: {"bind": "/srv/hepcourse/data", "mode": "ro"},  # one copy for all
+    }
     c.DockerSpawner.mem_limit = docker["mem_limit"]
     c.DockerSpawner.cpu_limit = float(docker["cpu_limit"])
     c.DockerSpawner.cmd = ["python3", "-m", "hepcourse.singleuser"]
-    c.Spawner.environment.update(HEPCOURSE_CONTENT="/opt/hepcourse/modules")
+    c.Spawner.environment.update(HEPCOURSE_CONTENT="/opt/hepcourse/modules",
+                                 HEPCOURSE_DATA_DIR="/srv/hepcourse/data")
     if docker["gpus"] != "none":
         from hepcourse.gpus import device_requests
 

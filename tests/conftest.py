@@ -1,12 +1,6 @@
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-HUB_CONFIG = REPO / "hub" / "jupyterhub_config.py"
 
 
 @pytest.fixture(autouse=True)
@@ -26,15 +20,6 @@ def write(tmp_path):
         return path
 
     return _write
-
-
-def run_cli(*args, env=None, timeout=120) -> subprocess.CompletedProcess:
-    """Run a console command from the venv as a user would."""
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [str(Path(sys.executable).parent / args[0]), *args[1:]],
-        check=False, capture_output=True, text=True, env=full_env, timeout=timeout, stdin=subprocess.DEVNULL,
-    )
 
 
 def pytest_terminal_summary(terminalreporter):

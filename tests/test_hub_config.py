@@ -1,12 +1,13 @@
 """hub/jupyterhub_config.py loads and validates in every mode, with no container engine."""
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import docker
 import pytest
-from conftest import HUB_CONFIG, REPO
 from dockerspawner import DockerSpawner
 from jupyterhub.app import JupyterHub
+from support import HUB_CONFIG, REPO
 
 
 def load(monkeypatch, write, settings: str):
@@ -28,6 +29,8 @@ def test_local_mode(monkeypatch, write, tmp_path):
     assert c.Spawner.environment["HEPCOURSE_CONTENT"] == str((tmp_path / ".." / "modules").resolve())
     assert c.Spawner.environment["JUPYTER_CONFIG_PATH"] == str(REPO / "hub" / "singleuser")
     assert c.LocalCourseSpawner.home_dir_template == str(tmp_path / "state" / "homes" / "{username}")
+    assert c.Spawner.environment["HEPCOURSE_DATA_DIR"] == str((tmp_path / ".." / ".cache" / "data").resolve())
+    assert c.Spawner.environment["HEPCOURSE_SCALE"] == "course"
 
 
 def test_roster_drives_authentication(monkeypatch, write):
@@ -76,7 +79,11 @@ def test_docker_mode_builds_a_valid_container_config(monkeypatch, write, gpus, e
     # A real DockerSpawner accepts the values (its traits validate them) without an engine ...
     spawner = DockerSpawner(config=c, user=SimpleNamespace(name="alice", url="/user/alice/"))
     assert spawner.mem_limit == 6 * 1024**3 and spawner.cpu_limit == 2.0
-    assert spawner.volume_binds == {"hepcourse-home-alice": {"bind": "/home/jovyan", "mode": "rw"}}
+    data_dir = str(Path(c.Spawner.environment["HEPCOURSE_DATA_DIR"]))
+    assert data_dir == "/srv/hepcourse/data"
+    assert spawner.volume_binds["hepcourse-home-alice"] == {"bind": "/home/jovyan", "mode": "rw"}
+    shared = [v for k, v in spawner.volume_binds.items() if k.endswith("/.cache/data")]
+    assert shared == [{"bind": "/srv/hepcourse/data", "mode": "ro"}]  # one read-only copy for all
     assert spawner.remove is True and spawner.cmd == ["python3", "-m", "hepcourse.singleuser"]
     # ... and docker-py turns them into the HostConfig the engine API receives.
     host = docker.types.HostConfig(version="1.44", mem_limit=spawner.mem_limit,

@@ -6,9 +6,9 @@ import time
 
 import nbformat
 import pytest
-from conftest import REPO
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+from support import REPO
 
 NOTEBOOKS = sorted((REPO / "modules").glob("*/*.ipynb"))
 IDS = [str(p.relative_to(REPO / "modules")) for p in NOTEBOOKS]

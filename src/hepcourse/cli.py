@@ -4,6 +4,7 @@
     hepcourse check                                  validate settings and roster
     hepcourse config docs                            every setting, its default and meaning
     hepcourse content sync SOURCE DEST               deliver course files (nbgitpuller rules)
+    hepcourse data list|generate|fetch|verify|path   the course datasets
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .config import ConfigError
+from .errors import UserError
 
 
 def _hub(args) -> int:
@@ -57,6 +58,34 @@ def _content_sync(args) -> int:
     return 0
 
 
+def _data(args) -> int:
+    from .data import cli as data_cli  # pandas, awkward, uproot: only for data commands
+
+    return getattr(data_cli, f"cmd_{args.what}")(args)
+
+
+def add_data_parser(sub) -> None:
+    data = sub.add_parser("data", help="the course datasets").add_subparsers(dest="what", required=True)
+    data.add_parser("list", help="datasets, their sizes and what is cached").set_defaults(func=_data, what="list")
+    for name, text in [("generate", "generate offline (Monte Carlo, same schema)"),
+                       ("fetch", "download the public files (the full scale)")]:
+        p = data.add_parser(name, help=text)
+        p.add_argument("names", nargs="*", metavar="NAME", help="datasets (default: all)")
+        if name == "generate":
+            p.add_argument("--scale", help="ci, course or full (default: $HEPCOURSE_SCALE or course)")
+            p.add_argument("--workers", type=int, help="parallel processes (default: all cores)")
+        p.set_defaults(func=_data, what=name)
+    p = data.add_parser("verify", help="check checksums, schemas and sizes of cached files")
+    p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("--scale", default="all", help="ci, course, full or all (default)")
+    p.set_defaults(func=_data, what="verify")
+    p = data.add_parser("path", help="where a dataset file is (generating it if needed)")
+    p.add_argument("name")
+    p.add_argument("--file")
+    p.add_argument("--scale")
+    p.set_defaults(func=_data, what="path")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hepcourse", description="ML-for-HEP course platform")
     sub = p.add_subparsers(dest="command", required=True)
@@ -72,6 +101,7 @@ def parser() -> argparse.ArgumentParser:
     sync.add_argument("source")
     sync.add_argument("dest")
     sync.set_defaults(func=_content_sync)
+    add_data_parser(sub)
     return p
 
 
@@ -79,10 +109,7 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except ConfigError as err:
-        print(f"hepcourse: invalid configuration\n{err}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as err:
+    except UserError as err:
         print(f"hepcourse: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import copy
 import os
+import sys
 from importlib import resources
 from pathlib import Path
 
-import jsonschema
 import yaml
+
+# jsonschema imports rfc3987_syntax, when installed, only to check the "iri" string format,
+# which our schemas never use; that import compiles a grammar for ~2 s in every process.
+sys.modules.setdefault("rfc3987_syntax", None)
+import jsonschema
+
+from .errors import UserError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SETTINGS = REPO_ROOT / "hub" / "settings.yaml"
@@ -20,11 +27,11 @@ DEFAULT_SETTINGS = REPO_ROOT / "hub" / "settings.yaml"
 # Environment overrides: variable -> settings key path.
 ENV_OVERRIDES = {"HEPCOURSE_MODE": ("mode",), "HEPCOURSE_PORT": ("hub", "port")}
 # Keys holding paths relative to the settings file.
-PATH_KEYS = [("roster",), ("hub", "state_dir"), ("content", "source")]
+PATH_KEYS = [("roster",), ("hub", "state_dir"), ("content", "source"), ("data", "dir")]
 
 
-class ConfigError(Exception):
-    """Invalid user input (settings, roster): the message says where and what."""
+class ConfigError(UserError):
+    """Invalid configuration (settings, roster, dataset cards): the message says where and what."""
 
 
 def load_schema(name: str) -> dict:

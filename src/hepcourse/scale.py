@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import os
 
+from .errors import UserError
+
 SCALES = ("ci", "course", "full")
 ENV_VAR = "HEPCOURSE_SCALE"
 DEFAULT = "course"
+
+
+class ScaleError(UserError, ValueError):
+    """An unknown data scale."""
 
 
 def current(override: str | None = None) -> str:
@@ -19,7 +25,7 @@ def current(override: str | None = None) -> str:
     value = (override or os.environ.get(ENV_VAR) or DEFAULT).strip().lower()
     if value not in SCALES:
         source = "argument" if override else f"${ENV_VAR}"
-        raise ValueError(f"unknown data scale {value!r} (from {source}); choose one of {', '.join(SCALES)}")
+        raise ScaleError(f"unknown data scale {value!r} (from {source}); choose one of {', '.join(SCALES)}")
     return value
 
 

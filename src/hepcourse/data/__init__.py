@@ -1,0 +1,91 @@
+"""The course's HEP datasets, the same API offline and online.
+
+    from hepcourse.data import load
+    train = load("top_tagging", split="train", n=10_000)   # pandas DataFrame
+    showers = load("calorimeter", split="test")            # dict of NumPy arrays
+    events = load("collisions")                            # awkward Array (ROOT TTree)
+
+The scale (``ci``, ``course``, ``full``) comes from ``$HEPCOURSE_SCALE`` unless ``scale=`` is
+given. ``ci`` and ``course`` files are generated on this machine the first time they are
+asked for (Monte Carlo in the public schema); ``full`` is the public dataset, downloaded by a
+facilitator with ``hepcourse data fetch``. Every dataset is described by a card in
+``datasets/``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import pandas as pd
+
+from .. import scale as scales
+from .build import generate_files
+from .cards import Card, get_card
+from .cards import cards as all_cards
+from .formats import FORMATS
+from .store import DataError, data_dir, file_path, read_meta, writable
+
+__all__ = ["DataError", "datasets", "load", "path"]
+
+
+def datasets() -> dict[str, Card]:
+    """Every dataset card, by name."""
+    return all_cards()
+
+
+def ensure(card: Card, scale: str, filenames: list[str], progress: bool = True) -> list[Path]:
+    """The cached files, generated first where missing and allowed here."""
+    paths = [file_path(card, scale, f) for f in filenames]
+    if all(read_meta(p) for p in paths):
+        return paths
+    if scale == "full":
+        raise DataError(f"{card.name}: the full scale is the public dataset; a facilitator fetches it "
+                        f"with `hepcourse data fetch {card.name}` (or use scale='course')")
+    if not writable(paths[0].parent):
+        raise DataError(f"{card.name} ({scale} scale) is not in the shared data folder {data_dir()}, "
+                        "which is read-only here: ask your facilitator to run `make data`")
+    return generate_files(card, filenames, scale, progress=progress)
+
+
+def path(name: str, file: str | None = None, scale: str | None = None) -> Path:
+    """Path of a dataset file (the first file of the card if ``file`` is not given)."""
+    card = get_card(name)
+    return ensure(card, scales.current(scale), [file or next(iter(card.files))])[0]
+
+
+def load(name: str, split: str = "train", n: int | None = None, scale: str | None = None):
+    """Rows of ``split`` of dataset ``name`` (at most ``n``, taken evenly from its files)."""
+    card = get_card(name)
+    scale = scales.current(scale)
+    spec = card.split(split)
+    fmt = FORMATS[card.format]
+    per_file = None if n is None else math.ceil(n / len(spec["files"]))
+    parts = []
+    for filename, file in zip(spec["files"], ensure(card, scale, spec["files"])):
+        total = read_meta(file)["rows"]
+        start, stop = (round(total * f) for f in spec["rows"])
+        if per_file is not None:
+            stop = min(stop, start + per_file)
+        part = fmt.read(file, card, start, stop)
+        if card.data.get("label_column"):
+            part = _labelled(part, card.label_column, card.files[filename]["label"])
+        parts.append(part)
+    table = fmt.concat(parts) if len(parts) > 1 else parts[0]
+    return table if n is None else _head(table, n)
+
+
+def _labelled(part, column: str, label: str):
+    if isinstance(part, pd.DataFrame):
+        return part.assign(**{column: label})
+    if isinstance(part, ak.Array):
+        return ak.with_field(part, label, column)
+    return {**part, column: np.full(len(next(iter(part.values()))), label)}
+
+
+def _head(table, n: int):
+    if isinstance(table, dict):
+        return {key: value[:n] for key, value in table.items()}
+    return table[:n] if not isinstance(table, pd.DataFrame) else table.iloc[:n]

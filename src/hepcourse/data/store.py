@@ -1,0 +1,64 @@
+"""Where dataset files live: ``<data dir>/<dataset>/<scale>/<file>``, each with a
+``<file>.json`` record of where it came from (generated or downloaded), its rows and sha256.
+
+The data dir is ``$HEPCOURSE_DATA_DIR`` (the hub points every user at one shared, possibly
+read-only copy) or ``~/.cache/hepcourse/data``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..errors import UserError
+from .cards import Card
+
+ENV_VAR = "HEPCOURSE_DATA_DIR"
+
+
+class DataError(UserError):
+    """A dataset that cannot be provided as asked; the message says what to do."""
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get(ENV_VAR) or Path.home() / ".cache" / "hepcourse" / "data")
+
+
+def file_path(card: Card, scale: str, filename: str) -> Path:
+    return data_dir() / card.name / scale / filename
+
+
+def meta_path(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def read_meta(path: Path) -> dict | None:
+    meta = meta_path(path)
+    return json.loads(meta.read_text()) if meta.exists() and path.exists() else None
+
+
+def write_meta(path: Path, meta: dict) -> None:
+    tmp = meta_path(path).with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(meta, indent=1, sort_keys=True))
+    os.replace(tmp, meta_path(path))
+
+
+def writable(directory: Path) -> bool:
+    """True if ``directory`` (or its nearest existing parent) can be written."""
+    for candidate in (directory, *directory.parents):
+        if candidate.exists():
+            return os.access(candidate, os.W_OK)
+    return False
+
+
+@contextmanager
+def locked(path: Path):
+    """Hold an exclusive lock for making ``path``, so that two kernels asking for the same
+    missing file at once make it once (the second waits, then finds it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
