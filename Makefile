@@ -12,7 +12,7 @@ SCALE  ?= course
 export HEPCOURSE_DATA_DIR ?= $(CURDIR)/.cache/data
 NOTEBOOKS := $(wildcard modules/*/*.ipynb)
 
-.PHONY: help run test test-fast data bench-hub lint strip lock venv clean
+.PHONY: help run test test-fast data bench-hub bench-data lint strip lock venv clean
 
 help:
 	@echo "make run        start the course hub (local mode; PORT=8001 MODE=docker to override)"
@@ -20,6 +20,7 @@ help:
 	@echo "make test-fast  unit tests only (no hub, no notebooks)"
 	@echo "make data       generate the course datasets offline (SCALE=ci|course|full)"
 	@echo "make bench-hub  hub start, cold spawn and warm login-to-lab times"
+	@echo "make bench-data dataset generation rates next to bare Pythia"
 	@echo "make lint       ruff"
 	@echo "make strip      clear outputs from the course notebooks"
 	@echo "make lock       re-resolve requirements.lock from pyproject.toml"
@@ -46,6 +47,9 @@ test-fast: $(STAMP)
 
 data: $(STAMP)
 	$(BIN)/hepcourse data generate --scale $(SCALE)
+
+bench-data: $(STAMP)
+	$(BIN)/python bench/bench_data.py
 
 bench-hub: $(STAMP) /usr/bin/chromium
 	$(BIN)/python bench/bench_hub.py

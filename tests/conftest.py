@@ -2,6 +2,9 @@ from pathlib import Path
 
 import pytest
 
+from hepcourse.data import datasets
+from hepcourse.data.build import generate_files
+
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch):
@@ -35,3 +38,12 @@ def pytest_terminal_summary(terminalreporter):
         for nodeid, seconds in sorted(timings):
             terminalreporter.write_line(f"{seconds:7.1f} s  {nodeid.split('[', 1)[-1].rstrip(']')}")
         terminalreporter.write_line(f"{sum(s for _, s in timings):7.1f} s  all {len(timings)} notebooks")
+
+
+@pytest.fixture(scope="session")
+def ci_data():
+    """Every dataset at ci scale in the shared data folder (what `make data SCALE=ci` makes), so
+    notebook times measure the notebooks. Parallel test workers wait on the same file locks."""
+    for card in datasets().values():
+        generate_files(card, list(card.files), "ci", progress=False)
+    return datasets()

@@ -22,7 +22,7 @@ def test_every_module_has_a_notebook_folder():
 
 @pytest.mark.notebooks
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_notebook_executes(path, record_property, monkeypatch, tmp_path):
+def test_notebook_executes(path, record_property, monkeypatch, ci_data):
     monkeypatch.setenv("HEPCOURSE_SCALE", "ci")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(path, as_version=4)

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from hepcourse.config import ConfigError
-from hepcourse.data import DataError, datasets, load, path
+from hepcourse.data import DataError, datasets, heldout, load, path
 from hepcourse.data.build import chunk_plan, generate_file, verify_file
 from hepcourse.data.cards import get_card, load_card
 from hepcourse.data.download import sha256_of
@@ -145,3 +145,15 @@ def test_repository_cards_are_valid():
     for card in known.values():
         assert card.path.name == f"{card.name}.yaml"
         assert np.all([set(f["rows"]) == {"ci", "course", "full"} for f in card.files.values()])
+
+
+def test_heldout_rows_are_new_and_stored_apart(toy_cards, tmp_path, monkeypatch):
+    monkeypatch.setenv("HEPCOURSE_HELDOUT_DIR", str(tmp_path / "graders"))
+    public = load("toy_pandas_hdf", "test", scale="course")
+    secret = heldout("toy_pandas_hdf", scale="course")
+    assert len(secret) == len(public) == 20
+    assert not set(secret.x_0) & set(load("toy_pandas_hdf", "train", scale="course").x_0)
+    assert not set(secret.x_0) & set(public.x_0)
+    assert (tmp_path / "graders" / "toy_pandas_hdf" / "course" / "a.bin").exists()
+    assert not (tmp_path / "data" / "toy_pandas_hdf" / "course" / ".." / "heldout").exists()
+    assert len(heldout("toy_pandas_hdf", n=6, scale="full")) == 6  # full: course-sized, generated

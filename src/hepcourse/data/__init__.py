@@ -26,9 +26,11 @@ from .build import generate_files
 from .cards import Card, get_card
 from .cards import cards as all_cards
 from .formats import FORMATS
-from .store import DataError, data_dir, file_path, read_meta, writable
+from .store import DataError, data_dir, file_path, heldout_dir, read_meta, writable
 
-__all__ = ["DataError", "datasets", "load", "path"]
+__all__ = ["DataError", "datasets", "heldout", "load", "path"]
+
+HELDOUT_SEED = 0x5EED  # mixed into a card's seed: held-out rows share nothing with the student's
 
 
 def datasets() -> dict[str, Card]:
@@ -58,8 +60,20 @@ def path(name: str, file: str | None = None, scale: str | None = None) -> Path:
 
 def load(name: str, split: str = "train", n: int | None = None, scale: str | None = None):
     """Rows of ``split`` of dataset ``name`` (at most ``n``, taken evenly from its files)."""
+    return _load(get_card(name), split, n, scales.current(scale))
+
+
+def heldout(name: str, n: int | None = None, scale: str | None = None):
+    """Grading data no student has seen: the ``test`` split of ``name`` made by the same
+    generator with an independent seed, kept in the grader-only folder. At ``full`` scale the
+    public test set is public, so the ``course`` size is used."""
     card = get_card(name)
     scale = scales.current(scale)
+    secret = Card(card.path, {**card.data, "seed": card.seed ^ HELDOUT_SEED}, root=heldout_dir())
+    return _load(secret, "test", n, "course" if scale == "full" else scale)
+
+
+def _load(card: Card, split: str, n: int | None, scale: str):
     spec = card.split(split)
     fmt = FORMATS[card.format]
     per_file = None if n is None else math.ceil(n / len(spec["files"]))

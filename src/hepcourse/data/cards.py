@@ -21,6 +21,7 @@ def cards_dir() -> Path:
 class Card:
     path: Path
     data: dict
+    root: Path | None = None  # cache folder of its files; None: the data dir
 
     def __getattr__(self, key):
         try:

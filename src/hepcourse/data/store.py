@@ -17,6 +17,7 @@ from ..errors import UserError
 from .cards import Card
 
 ENV_VAR = "HEPCOURSE_DATA_DIR"
+HELDOUT_VAR = "HEPCOURSE_HELDOUT_DIR"
 
 
 class DataError(UserError):
@@ -27,8 +28,14 @@ def data_dir() -> Path:
     return Path(os.environ.get(ENV_VAR) or Path.home() / ".cache" / "hepcourse" / "data")
 
 
+def heldout_dir() -> Path:
+    """Grader-only data (``$HEPCOURSE_HELDOUT_DIR``, else ``heldout`` beside the data dir):
+    never mounted into students' containers."""
+    return Path(os.environ.get(HELDOUT_VAR) or data_dir().parent / "heldout")
+
+
 def file_path(card: Card, scale: str, filename: str) -> Path:
-    return data_dir() / card.name / scale / filename
+    return (card.root or data_dir()) / card.name / scale / filename
 
 
 def meta_path(path: Path) -> Path:
