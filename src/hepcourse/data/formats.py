@@ -128,13 +128,16 @@ class Hdf5:
 class Root:
     """A ROOT TTree written with uproot (jagged collections as counts + branches)."""
 
+    # In memory a generator's dict of branches, or the awkward Array that read() returns.
     @staticmethod
     def concat(tables):
+        if isinstance(tables[0], ak.Array):
+            return ak.concatenate(tables)
         return {key: ak.concatenate([t[key] for t in tables]) for key in tables[0]}
 
     @staticmethod
     def nrows(table) -> int:
-        return len(next(iter(table.values())))
+        return len(table) if isinstance(table, ak.Array) else len(next(iter(table.values())))
 
     @staticmethod
     def write(table: dict, path: Path, card: Card) -> None:
