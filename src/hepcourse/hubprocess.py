@@ -21,6 +21,7 @@ import websocket
 import yaml
 
 from .config import REPO_ROOT
+from .launcher import wait_healthy
 from .net import free_port
 
 HUB_CONFIG = REPO_ROOT / "hub" / "jupyterhub_config.py"
@@ -59,22 +60,15 @@ class HubProcess:
         env = {**os.environ, "HEPCOURSE_SETTINGS": str(self.settings_path)}
         env.pop("HEPCOURSE_MODE", None)
         env.pop("HEPCOURSE_PORT", None)
-        started = time.monotonic()
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG), *extra_args],
                 cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
             )
-        while time.monotonic() - started < timeout:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"hub exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                if requests.get(f"{self.url}/hub/health", timeout=1).status_code == 200:
-                    return time.monotonic() - started
-            except requests.RequestException:
-                pass
-            time.sleep(0.02)
-        raise TimeoutError(f"hub not healthy after {timeout} s:\n{self.log()}")
+        try:
+            return wait_healthy(self.url, self.proc, timeout, interval=0.02)
+        except RuntimeError as err:
+            raise RuntimeError(f"{err}:\n{self.log()}") from None
 
     def processes(self) -> list[psutil.Process]:
         """The hub and everything it started (proxy, services, user servers, kernels)."""

@@ -54,7 +54,8 @@ def banner(settings: dict, roster, elapsed: float) -> str:
     return "\n".join(lines)
 
 
-def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> float:
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60, interval: float = 0.25) -> float:
+    """Seconds until the hub answers /hub/health with 200 (the proxy answers 404 before)."""
     start = time.monotonic()
     while time.monotonic() - start < timeout and proc.poll() is None:
         try:
@@ -62,8 +63,9 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> float
                 return time.monotonic() - start
         except requests.RequestException:
             pass
-        time.sleep(0.25)
-    raise RuntimeError("the hub did not become healthy; its log is above")
+        time.sleep(interval)
+    state = f"exited with {proc.returncode}" if proc.poll() is not None else f"not healthy after {timeout} s"
+    raise RuntimeError(f"the hub {state}")
 
 
 def run(mode: str | None = None, port: int | None = None) -> int:

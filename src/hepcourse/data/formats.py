@@ -17,8 +17,8 @@ import uproot
 from .cards import Card
 
 
-class Csv:
-    """Gzipped CSV without a header, like UCI's HIGGS.csv.gz."""
+class _DataFrames:
+    """Formats whose rows are a pandas DataFrame in memory."""
 
     @staticmethod
     def concat(tables):
@@ -27,6 +27,10 @@ class Csv:
     @staticmethod
     def nrows(table) -> int:
         return len(table)
+
+
+class Csv(_DataFrames):
+    """Gzipped CSV without a header, like UCI's HIGGS.csv.gz."""
 
     @staticmethod
     def write(table: pd.DataFrame, path: Path, card: Card) -> None:
@@ -50,16 +54,8 @@ class Csv:
         return [] if head.shape[1] == expected else [f"{head.shape[1]} columns, expected {expected}"]
 
 
-class PandasHdf:
+class PandasHdf(_DataFrames):
     """A pandas HDF5 store under one key, like the top-tagging reference files."""
-
-    @staticmethod
-    def concat(tables):
-        return pd.concat(tables, ignore_index=True)
-
-    @staticmethod
-    def nrows(table) -> int:
-        return len(table)
 
     @staticmethod
     def write(table: pd.DataFrame, path: Path, card: Card) -> None:
