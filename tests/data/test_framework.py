@@ -16,7 +16,7 @@ import pytest
 
 from hepcourse.config import ConfigError
 from hepcourse.data import DataError, datasets, heldout, load, path
-from hepcourse.data.build import chunk_plan, generate_file, verify_file
+from hepcourse.data.build import chunk_plan, fetch_file, generate_file, verify_file
 from hepcourse.data.cards import get_card, load_card
 from hepcourse.data.download import sha256_of
 from hepcourse.data.store import file_path, read_meta
@@ -157,3 +157,15 @@ def test_heldout_rows_are_new_and_stored_apart(toy_cards, tmp_path, monkeypatch)
     assert (tmp_path / "graders" / "toy_pandas_hdf" / "course" / "a.bin").exists()
     assert not (tmp_path / "data" / "toy_pandas_hdf" / "course" / ".." / "heldout").exists()
     assert len(heldout("toy_pandas_hdf", n=6, scale="full")) == 6  # full: course-sized, generated
+
+
+def test_a_public_file_placed_by_hand_is_registered_by_fetch(toy_cards):
+    card = get_card("toy_hdf5")  # toy files have no download url, like CaloGAN's
+    with pytest.raises(DataError, match="no direct download link: get it from http://127.0.0.1/ into"):
+        fetch_file(card, "a.bin", progress=False)
+    made = generate_file(card, "a.bin", "ci", progress=False)  # stands in for the public file
+    target = file_path(card, "full", "a.bin")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(made.read_bytes())
+    fetch_file(card, "a.bin", progress=False)
+    assert read_meta(target)["rows"] == 20 and verify_file(card, "full", "a.bin") == []

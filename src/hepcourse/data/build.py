@@ -98,18 +98,21 @@ def _tick(bar, fmt, table):
 def fetch_file(card: Card, filename: str, progress: bool = True) -> Path:
     """Download the public ``filename`` of ``card`` (the ``full`` scale)."""
     spec = card.files[filename]
-    if not spec.get("url"):
-        raise DataError(f"{card.name}/{filename} has no public download; generate it instead")
     path = file_path(card, "full", filename)
     with locked(path):
         if read_meta(path):
             return path
-        download(spec["url"], path, spec.get("sha256"), spec.get("size"), progress=progress)
+        if spec.get("url"):
+            download(spec["url"], path, spec.get("sha256"), spec.get("size"), progress=progress)
+        elif not path.exists():
+            raise DataError(f"{card.name}/{filename} has no direct download link: get it from "
+                            f"{card.source} into {path.parent} and run this again to register it, "
+                            f"or generate it (hepcourse data generate {card.name})")
         digest = sha256_of(path)
         if not spec.get("sha256"):
             print(f"note: {card.path.name} has no sha256 for {filename}; "
                   f"this download's is {digest} (record it in the card once checked)")
-        write_meta(path, {"source": "downloaded", "url": spec["url"], "sha256": digest,
+        write_meta(path, {"source": "downloaded", "url": spec.get("url") or card.source, "sha256": digest,
                           "rows": FORMATS[card.format].count(path, card)})
     return path
 
