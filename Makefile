@@ -46,7 +46,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not hub and not notebooks"
 
 data: $(STAMP)
-	$(BIN)/hepcourse data generate --scale $(SCALE)
+	$(BIN)/hepcourse data generate --heldout --scale $(SCALE)
 
 bench-data: $(STAMP)
 	$(BIN)/python bench/bench_data.py

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from hepcourse.data import datasets
+from hepcourse.data import datasets, heldout_card
 from hepcourse.data.build import generate_files
 
 
@@ -42,8 +42,11 @@ def pytest_terminal_summary(terminalreporter):
 
 @pytest.fixture(scope="session")
 def ci_data():
-    """Every dataset at ci scale in the shared data folder (what `make data SCALE=ci` makes), so
-    notebook times measure the notebooks. Parallel test workers wait on the same file locks."""
+    """Every dataset at ci scale in the shared data folder, with the graders' held-out test data
+    (what `make data SCALE=ci` makes), so notebook times measure the notebooks. Parallel test
+    workers wait on the same file locks."""
     for card in datasets().values():
         generate_files(card, list(card.files), "ci", progress=False)
+        if "test" in card.splits:
+            generate_files(heldout_card(card), card.split("test")["files"], "ci", progress=False)
     return datasets()

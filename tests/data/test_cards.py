@@ -29,7 +29,9 @@ def test_splits_have_the_sizes_the_cards_promise(ci_data):
 
 def test_loaded_tables_carry_the_public_schema(ci_data):
     higgs = load("higgs", "test", scale="ci")
-    assert list(higgs.columns) == [name for name, _ in ci_data["higgs"].columns()]
+    uci_jets = [f"jet_{i}_{v}" for i in range(1, 5) for v in ("pt", "eta", "phi", "b-tag")]  # UCI: jets 1..4
+    assert list(higgs.columns[6:22]) == uci_jets and higgs.columns[0] == "label"
+    assert set(higgs.label) == {0.0, 1.0} and len(higgs.columns) == 29
     jets = load("top_tagging", "val", scale="ci")
     assert jets.shape[1] == 806 and set(jets.ttv) == {2} and set(jets.is_signal_new) == {0, 1}
     showers = load("calorimeter", "train", n=30, scale="ci")

@@ -67,10 +67,13 @@ def heldout(name: str, n: int | None = None, scale: str | None = None):
     """Grading data no student has seen: the ``test`` split of ``name`` made by the same
     generator with an independent seed, kept in the grader-only folder. At ``full`` scale the
     public test set is public, so the ``course`` size is used."""
-    card = get_card(name)
     scale = scales.current(scale)
-    secret = Card(card.path, {**card.data, "seed": card.seed ^ HELDOUT_SEED}, root=heldout_dir())
-    return _load(secret, "test", n, "course" if scale == "full" else scale)
+    return _load(heldout_card(get_card(name)), "test", n, "course" if scale == "full" else scale)
+
+
+def heldout_card(card: Card) -> Card:
+    """The card of ``card``'s held-out twin: another seed, the grader-only folder."""
+    return Card(card.path, {**card.data, "seed": card.seed ^ HELDOUT_SEED}, root=heldout_dir())
 
 
 def _load(card: Card, split: str, n: int | None, scale: str):

@@ -27,12 +27,18 @@ def cmd_list(args) -> int:
 
 
 def cmd_generate(args) -> int:
+    from . import heldout_card
+
     scale = scales.current(args.scale)
     for card in _selected(args.names):
         started = time.monotonic()
         generate_files(card, list(card.files), scale, workers=args.workers)
         print(f"{card.name}: {scale} scale ready in {time.monotonic() - started:.0f} s "
               f"({file_path(card, scale, '').parent})")
+        if args.heldout and "test" in card.splits:
+            secret = heldout_card(card)
+            generate_files(secret, card.split("test")["files"], scale, workers=args.workers)
+            print(f"{card.name}: held-out grading data in {file_path(secret, scale, '').parent}")
     return 0
 
 
