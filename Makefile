@@ -10,6 +10,8 @@ MODE   ?=
 SCALE  ?= course
 # The datasets' shared folder: the hub (hub/settings.yaml data.dir), make data and the tests.
 export HEPCOURSE_DATA_DIR ?= $(CURDIR)/.cache/data
+# As an activated venv: tools that shell out (nbgrader -> alembic) find the venv's commands.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 NOTEBOOKS := $(wildcard modules/*/*.ipynb)
 
 .PHONY: help run test test-fast data bench-hub bench-data lint strip lock venv clean
