@@ -9,8 +9,6 @@ from pathlib import Path
 
 from ..config import REPO_ROOT, ConfigError, load_schema, read_yaml, validate
 
-SCALES = ("ci", "course", "full")
-
 
 def cards_dir() -> Path:
     """``$HEPCOURSE_DATASETS`` (a folder of cards of your own) or the repo's ``datasets/``."""

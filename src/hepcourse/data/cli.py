@@ -6,7 +6,7 @@ import time
 
 from .. import scale as scales
 from .build import fetch_file, generate_files, verify_file
-from .cards import SCALES, cards, get_card
+from .cards import cards, get_card
 from .store import data_dir, file_path, read_meta
 
 
@@ -15,13 +15,13 @@ def _selected(names: list[str]):
 
 
 def cmd_list(args) -> int:
-    print(f"data folder: {data_dir()}   ({', '.join(f'{s}: rows per file' for s in SCALES)}; * = cached)")
+    print(f"data folder: {data_dir()}   ({', '.join(f'{s}: rows per file' for s in scales.SCALES)}; * = cached)")
     for card in cards().values():
         print(f"\n{card.name:14} {card.title}  [{card.format}]")
         for filename, spec in card.files.items():
             sizes = "  ".join(
                 f"{s}: {spec['rows'][s]:>9,}{'*' if read_meta(file_path(card, s, filename)) else ' '}"
-                for s in SCALES)
+                for s in scales.SCALES)
             print(f"  {filename:18} {sizes}")
     return 0
 
@@ -50,7 +50,7 @@ def cmd_fetch(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    chosen = list(SCALES) if args.scale == "all" else [scales.current(args.scale)]
+    chosen = list(scales.SCALES) if args.scale == "all" else [scales.current(args.scale)]
     bad = 0
     for card in _selected(args.names):
         for scale in chosen:
