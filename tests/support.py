@@ -16,3 +16,15 @@ def run_cli(*args, env=None, timeout=120) -> subprocess.CompletedProcess:
         [str(Path(sys.executable).parent / args[0]), *args[1:]],
         check=False, capture_output=True, text=True, env=full_env, timeout=timeout, stdin=subprocess.DEVNULL,
     )
+
+
+def course_kernel_env(monkeypatch) -> None:
+    """Environment for kernels that run course notebooks: ci data, no display, and an equal share
+    of the CPUs per xdist worker (torch and BLAS threads oversubscribing the cores run the
+    notebooks several times slower)."""
+    from hepcourse.device import cpu_budget
+
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    monkeypatch.setenv("HEPCOURSE_SCALE", "ci")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("OMP_NUM_THREADS", str(max(1, cpu_budget() // workers)))

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 from nbgrader.apps import NbGraderAPI
-from support import REPO
+from support import REPO, course_kernel_env
 from traitlets.config import Config
 
 HOMEWORKS = sorted((REPO / "modules").glob("*/homework.ipynb"))
@@ -33,8 +33,7 @@ def solved(source: str) -> str:
 
 @pytest.fixture
 def course(tmp_path, monkeypatch, ci_data):
-    monkeypatch.setenv("HEPCOURSE_SCALE", "ci")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
+    course_kernel_env(monkeypatch)
     # nbgrader's Gradebook runs the `alembic` command: the venv's bin must be on PATH.
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.chdir(tmp_path)

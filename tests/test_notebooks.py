@@ -8,7 +8,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
-from support import REPO
+from support import REPO, course_kernel_env
 
 NOTEBOOKS = sorted((REPO / "modules").glob("*/*.ipynb"))
 IDS = [str(p.relative_to(REPO / "modules")) for p in NOTEBOOKS]
@@ -23,8 +23,7 @@ def test_every_module_has_a_notebook_folder():
 @pytest.mark.notebooks
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_notebook_executes(path, record_property, monkeypatch, ci_data):
-    monkeypatch.setenv("HEPCOURSE_SCALE", "ci")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
+    course_kernel_env(monkeypatch)
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=300, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
