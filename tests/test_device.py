@@ -16,3 +16,15 @@ def test_cpu_when_no_gpu_and_override(monkeypatch):
     assert device_module.device() == torch.device("cpu")
     assert "on cpu" in device_module.describe()
     device_module.device.cache_clear()
+
+
+def test_cpu_budget_follows_the_container_quota(tmp_path):
+    cpus = len(__import__("os").sched_getaffinity(0))
+    quota = tmp_path / "cpu.max"
+    quota.write_text("150000 100000\n")              # 1.5 CPUs -> 2 threads (or fewer CPUs)
+    assert device_module.cpu_budget(quota) == min(cpus, 2)
+    quota.write_text("50000 100000\n")               # half a CPU still gets one thread
+    assert device_module.cpu_budget(quota) == 1
+    quota.write_text("max 100000\n")
+    assert device_module.cpu_budget(quota) == cpus
+    assert device_module.cpu_budget(tmp_path / "absent") == cpus
