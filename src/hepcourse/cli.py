@@ -5,6 +5,8 @@
     hepcourse config docs                            every setting, its default and meaning
     hepcourse content sync SOURCE DEST               deliver course files (nbgitpuller rules)
     hepcourse data list|generate|fetch|verify|path   the course datasets
+    hepcourse grade build|release|collect|autograde|feedback|export|status
+                                                     the homework cycle (nbgrader)
 """
 
 from __future__ import annotations
@@ -104,6 +106,9 @@ def parser() -> argparse.ArgumentParser:
     sync.add_argument("dest")
     sync.set_defaults(func=_content_sync)
     add_data_parser(sub)
+    from .grading.cli import add_parser as add_grade_parser
+
+    add_grade_parser(sub)
     return p
 
 

@@ -27,7 +27,7 @@ DEFAULT_SETTINGS = REPO_ROOT / "hub" / "settings.yaml"
 # Environment overrides: variable -> settings key path.
 ENV_OVERRIDES = {"HEPCOURSE_MODE": ("mode",), "HEPCOURSE_PORT": ("hub", "port")}
 # Keys holding paths relative to the settings file.
-PATH_KEYS = [("roster",), ("hub", "state_dir"), ("content", "source"), ("data", "dir")]
+PATH_KEYS = [("roster",), ("hub", "state_dir"), ("content", "source"), ("data", "dir"), ("grading", "dir")]
 
 
 class ConfigError(UserError):

@@ -1,0 +1,1 @@
+"""Grading: the nbgrader course, its sandboxed parallel autograde and the facilitator CLI."""

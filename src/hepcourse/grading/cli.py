@@ -1,0 +1,136 @@
+"""``hepcourse grade``: the facilitator's homework cycle over nbgrader's Python API.
+
+    hepcourse grade build [ASSIGNMENT...]     modules' homework -> nbgrader source + student version
+    hepcourse grade release ASSIGNMENT        publish the student version to the exchange
+    hepcourse grade collect ASSIGNMENT        fetch the students' submissions
+    hepcourse grade autograde ASSIGNMENT      sandboxed, parallel; prints a summary table
+    hepcourse grade feedback ASSIGNMENT       generate and return feedback
+    hepcourse grade export [--to FILE]        one CSV row per student and assignment (for an LMS)
+    hepcourse grade status                    assignments, submissions and grades so far
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .course import Course
+
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def cmd_build(args, course: Course) -> int:
+    for assignment, release in course.build(args.assignments or None).items():
+        print(f"{assignment}: student version in {release}")
+    return 0
+
+
+def cmd_release(args, course: Course) -> int:
+    course.release(args.assignment)
+    print(f"{args.assignment}: released to {course.exchange}; students fetch it from the Assignments tab")
+    return 0
+
+
+def cmd_collect(args, course: Course) -> int:
+    students = course.collect(args.assignment)
+    print(f"{args.assignment}: {len(students)} submissions collected: {', '.join(students) or 'none'}")
+    return 0
+
+
+def cmd_autograde(args, course: Course) -> int:
+    from .autograde import autograde, record
+
+    outcomes = autograde(course, args.assignment, args.students or None, workers=args.workers,
+                         sandbox=False if args.no_sandbox else None)
+    path = record(course, args.assignment, outcomes)
+    rows = [[o.student, f"{o.score:g} / {o.max_score:g}" if o.status == "graded" else "-",
+             o.status, f"{o.seconds:.1f}", o.note] for o in outcomes]
+    print(table(rows, ["student", "score", "status", "seconds", "note"]))
+    failed = sum(o.status != "graded" for o in outcomes)
+    print(f"\n{len(outcomes)} submissions, {failed} failed; outcomes recorded in {path}")
+    return 0
+
+
+def cmd_feedback(args, course: Course) -> int:
+    course.feedback(args.assignment)
+    print(f"{args.assignment}: feedback generated and released; students fetch it from the Assignments tab")
+    return 0
+
+
+def export_rows(course: Course) -> list[dict]:
+    from nbgrader.api import Gradebook
+
+    rows = []
+    with Gradebook(course.db_url, course.id) as gb:
+        for assignment in gb.assignments:
+            notes_file = course.root / "autograde" / f"{assignment.name}.json"
+            notes = json.loads(notes_file.read_text()) if notes_file.exists() else {}
+            for student in gb.students:
+                try:
+                    sub = gb.find_submission(assignment.name, student.id)
+                    score, status = sub.score, "needs manual grading" if sub.needs_manual_grade else "graded"
+                except Exception:  # noqa: BLE001 - MissingEntry: no submission
+                    score, status = 0.0, "missing"
+                outcome = notes.get(student.id, {})
+                if outcome.get("status") == "failed":
+                    status = "failed"
+                rows.append({"student": student.id, "assignment": assignment.name, "score": round(score, 2),
+                             "max_score": assignment.max_score, "status": status, "note": outcome.get("note", "")})
+    return rows
+
+
+def cmd_export(args, course: Course) -> int:
+    rows = export_rows(course)
+    to_file = args.to != "-"
+    with open(args.to, "w", newline="") if to_file else contextlib.nullcontext(sys.stdout) as stream:
+        writer = csv.DictWriter(stream, fieldnames=["student", "assignment", "score", "max_score", "status", "note"])
+        writer.writeheader()
+        writer.writerows(rows)
+    if to_file:
+        print(f"{len(rows)} rows written to {args.to}")
+    return 0
+
+
+def cmd_status(args, course: Course) -> int:
+    rows = []
+    for assignment in course.assignments():
+        released = (course.exchange / course.id / "outbound" / assignment).is_dir()
+        submitted = course.submitted(assignment)
+        graded = sum((course.root / "autograded" / s / assignment).is_dir() for s in submitted)
+        rows.append([assignment, "yes" if released else "no", len(submitted), graded])
+    print(table(rows, ["assignment", "released", "submissions", "autograded"]))
+    return 0
+
+
+def add_parser(sub) -> None:
+    grade = sub.add_parser("grade", help="the homework cycle (nbgrader)").add_subparsers(dest="what", required=True)
+    p = grade.add_parser("build", help="build nbgrader assignments from the modules' homework")
+    p.add_argument("assignments", nargs="*", metavar="ASSIGNMENT")
+    for name, text in [("release", "publish an assignment to students"), ("collect", "collect submissions"),
+                       ("feedback", "generate and release feedback")]:
+        grade.add_parser(name, help=text).add_argument("assignment")
+    p = grade.add_parser("autograde", help="autograde submissions (sandboxed, parallel)")
+    p.add_argument("assignment")
+    p.add_argument("students", nargs="*", metavar="STUDENT", help="default: every collected submission")
+    p.add_argument("--workers", type=int, default=0, help="submissions at a time (default: settings, else cores)")
+    p.add_argument("--no-sandbox", action="store_true", help="run kernels unconfined (trusted code only)")
+    p = grade.add_parser("export", help="grades as CSV")
+    p.add_argument("--to", default="grades.csv", help="output file, or - for the terminal (default: grades.csv)")
+    grade.add_parser("status", help="assignments and submissions")
+    for name, p in grade.choices.items():
+        p.set_defaults(func=run, what=name)
+
+
+def run(args) -> int:
+    from .course import Course  # nbgrader loads only for grading commands
+
+    return globals()[f"cmd_{args.what}"](args, Course())

@@ -1,0 +1,114 @@
+"""The nbgrader course: where it lives, its configuration, and the build of its assignments.
+
+One assignment per module, named after the module folder (``03_trees``); its source is the
+module's ``homework.ipynb`` (plus any ``homework*`` assets), copied by :meth:`Course.build`, so the
+modules stay the one place the homework is written. The course directory is private to the
+facilitators (mode 0700): it holds the instructors' versions, the submissions and the gradebook.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from nbgrader.apps import NbGraderAPI
+from traitlets.config import Config
+
+from ..config import load_settings
+from ..errors import UserError
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+class GradingError(UserError):
+    """A facilitator's grading command cannot proceed (the message says why)."""
+
+
+class Course:
+    def __init__(self, settings: dict | None = None):
+        settings = settings or load_settings()
+        grading = settings["grading"]
+        self.settings = settings
+        self.id = settings["course"]["id"]
+        self.root = Path(grading["dir"])
+        self.modules = Path(settings["content"]["source"])
+        self.exchange = Path(settings["hub"]["state_dir"]) / "exchange"
+        self.db_url = grading["db_url"] or f"sqlite:///{self.root / 'gradebook.db'}"
+
+    def assignments(self) -> list[str]:
+        """Assignment ids: every module folder with a homework notebook."""
+        return sorted(p.parent.name for p in self.modules.glob("*/homework.ipynb"))
+
+    def check_assignment(self, assignment: str) -> None:
+        if assignment not in self.assignments():
+            raise GradingError(f"no assignment {assignment!r}; the course has: {', '.join(self.assignments())}")
+
+    def config(self) -> Config:
+        config = Config()
+        config.CourseDirectory.root = str(self.root)
+        config.CourseDirectory.course_id = self.id
+        config.CourseDirectory.db_url = self.db_url
+        config.Exchange.root = str(self.exchange)
+        config.Exchange.path_includes_course = True
+        # A grade cell the student deleted comes back from the gradebook (and scores 0).
+        config.OverwriteCells.add_missing_cells = True
+        return config
+
+    def api(self, config: Config | None = None) -> NbGraderAPI:
+        merged = self.config()
+        if config:
+            merged.merge(config)
+        return NbGraderAPI(config=merged)
+
+    def prepare(self) -> None:
+        """Create the private course directory and the shared exchange."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.root, 0o700)
+        self.exchange.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.exchange, 0o777 | 0o1000)   # nbgrader's exchange: world-writable, sticky
+
+    def build(self, assignments: list[str] | None = None) -> dict[str, Path]:
+        """Copy each module's homework into ``source/<assignment>`` and generate its student
+        version (``release/<assignment>``) and gradebook entry; return the release folders."""
+        self.prepare()
+        built = {}
+        for assignment in assignments or self.assignments():
+            self.check_assignment(assignment)
+            source = self.root / "source" / assignment
+            shutil.rmtree(source, ignore_errors=True)
+            source.mkdir(parents=True)
+            for path in (self.modules / assignment).glob("homework*"):
+                copy = shutil.copytree if path.is_dir() else shutil.copy2
+                copy(path, source / path.name)
+            result = self.api().generate_assignment(assignment)
+            _require(result, f"building {assignment}")
+            built[assignment] = self.root / "release" / assignment
+        return built
+
+    def release(self, assignment: str) -> None:
+        self.check_assignment(assignment)
+        if not (self.root / "release" / assignment).is_dir():
+            self.build([assignment])
+        _require(self.api().release_assignment(assignment), f"releasing {assignment}")
+
+    def collect(self, assignment: str) -> list[str]:
+        self.check_assignment(assignment)
+        _require(self.api().collect(assignment), f"collecting {assignment}")
+        return self.submitted(assignment)
+
+    def submitted(self, assignment: str) -> list[str]:
+        folder = self.root / "submitted"
+        return sorted(p.parent.name for p in folder.glob(f"*/{assignment}") if p.is_dir())
+
+    def feedback(self, assignment: str) -> None:
+        self.check_assignment(assignment)
+        api = self.api()
+        _require(api.generate_feedback(assignment), f"generating feedback for {assignment}")
+        _require(api.release_feedback(assignment), f"releasing feedback for {assignment}")
+
+
+def _require(result: dict, doing: str) -> None:
+    if not result.get("success"):
+        detail = (result.get("error") or result.get("log") or "").strip().splitlines()
+        raise GradingError(f"{doing} failed: {detail[-1] if detail else 'no detail'}")

@@ -1,0 +1,173 @@
+"""The autograde sandbox: each submission's kernel runs confined.
+
+A submission is student code, and nbgrader runs it in a kernel next to the grader's files. Here
+that kernel is started through ``unshare --net`` and this module's ``main``, which, before
+handing over to ipykernel:
+
+* moves it into its own network namespace with only a loopback that is down: no network at all;
+* drops (with ``setpriv``) to an unprivileged uid/gid owning nothing but the sandbox's working directory (its HOME
+  and cwd), so it cannot read the gradebook or the course directory (mode 0700) nor delete
+  anything of the grader's;
+* sets resource limits: address space (memory bombs), CPU seconds (busy loops), processes of
+  that uid (fork bombs), no core files;
+* keeps only the environment a course notebook needs (no tokens or secrets).
+
+The kernel talks to the grader over IPC sockets inside the working directory: TCP loopback would
+not cross the network namespace. Each parallel worker has its own uid, so the process limit of
+one submission never counts another's processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import resource
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import Int, Unicode
+
+from ..errors import UserError
+
+# Variables a course notebook may see; everything else (tokens, hub secrets) is dropped.
+KEEP_ENV = re.compile(r"^(PATH|LANG|LC_\w+|TZ|PYTHONPATH|OMP_NUM_THREADS|MKL_NUM_THREADS|MPLBACKEND|HEPCOURSE_\w+)$")
+SIZE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([KMGT]?)$")
+
+
+class SandboxError(UserError):
+    """The sandbox cannot be set up on this machine (the message says why and what to do)."""
+
+
+def parse_size(text: str) -> int:
+    """'6G' -> bytes."""
+    match = SIZE.match(str(text).strip())
+    if not match:
+        raise SandboxError(f"not a size: {text!r} (expected e.g. 512M or 6G)")
+    number, unit = match.groups()
+    return int(float(number) * 1024 ** " KMGT".index(unit or " "))
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory: int        # bytes of address space
+    cpu_seconds: int
+    processes: int
+
+    @classmethod
+    def from_settings(cls, sandbox: dict) -> Limits:
+        return cls(parse_size(sandbox["memory"]), sandbox["cpu_seconds"], sandbox["processes"])
+
+
+def check_available() -> None:
+    """Raise SandboxError unless this process can build sandboxes (root, unshare)."""
+    if os.geteuid() != 0:
+        raise SandboxError(
+            "the autograde sandbox needs root: it runs each submission's kernel as an unprivileged "
+            "uid without network. Run the autograde as root (the hub's grading service does), or "
+            "set grading.sandbox.enabled: false (or --no-sandbox) for code you trust.")
+    if not (shutil.which("unshare") and shutil.which("setpriv")):
+        raise SandboxError("the autograde sandbox needs `unshare` and `setpriv` (Debian package util-linux)")
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernels start inside the sandbox (configured per worker)."""
+
+    sandbox_uid = Int(64000, help="uid (and gid) the kernel runs as").tag(config=True)
+    memory = Int(6 * 1024**3, help="address-space limit in bytes").tag(config=True)
+    cpu_seconds = Int(900, help="CPU-time limit in seconds").tag(config=True)
+    processes = Int(256, help="process/thread limit of the sandbox uid").tag(config=True)
+    workdir = Unicode("", help="the kernel's HOME and cwd; a fresh one per kernel when empty").tag(config=True)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._own_workdir = not self.workdir
+        if self._own_workdir:
+            self.workdir = tempfile.mkdtemp(prefix="hepcourse-sandbox-")
+        os.chown(self.workdir, self.sandbox_uid, self.sandbox_uid)
+        os.chmod(self.workdir, 0o700)
+        # IPC sockets in the sandbox's own directory: reachable from the grader, no network.
+        self.transport = "ipc"
+        self.ip = os.path.join(self.workdir, "kernel")
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        kernel = super().format_kernel_cmd(extra_arguments)
+        return ["unshare", "--net", sys.executable, "-m", "hepcourse.grading.sandbox",
+                "--uid", str(self.sandbox_uid), "--workdir", self.workdir,
+                "--memory", str(self.memory), "--cpu-seconds", str(self.cpu_seconds),
+                "--processes", str(self.processes), "--", *kernel]
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart=restart)
+        if not restart:
+            kill_all(self.sandbox_uid)
+            if self._own_workdir:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def kill_all(uid: int) -> int:
+    """Kill every process of a sandbox uid (what a fork bomb or a daemon left behind): the uid
+    belongs to one worker, so nothing else can be hit. Returns how many were killed."""
+    killed = 0
+    for _ in range(20):            # a fork bomb forks while we kill: sweep until none is left
+        victims = [p for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == uid]
+        if not victims:
+            break
+        for process in victims:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+        psutil.wait_procs(victims, timeout=5)
+        killed += len(victims)
+    return killed
+
+
+def confine(workdir: Path, limits: Limits) -> dict:
+    """In the starting kernel process (root, new network namespace): set ``limits`` (inherited
+    through the exec) and return the environment the kernel gets."""
+    resource.setrlimit(resource.RLIMIT_AS, (limits.memory, limits.memory))
+    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
+    resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    os.umask(0o077)
+    os.chdir(workdir)
+    env = {key: value for key, value in os.environ.items() if KEEP_ENV.match(key)}
+    env.update(HOME=str(workdir), MPLCONFIGDIR=str(workdir / ".matplotlib"), TMPDIR=str(workdir),
+               XDG_CACHE_HOME=str(workdir / ".cache"), JUPYTER_RUNTIME_DIR=str(workdir / ".runtime"),
+               IPYTHONDIR=str(workdir / ".ipython"))
+    return env
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m hepcourse.grading.sandbox",
+                                     description="Start a kernel confined (used by SandboxedKernelManager).")
+    parser.add_argument("--uid", type=int, required=True)
+    parser.add_argument("--workdir", type=Path, required=True)
+    parser.add_argument("--memory", type=int, required=True)
+    parser.add_argument("--cpu-seconds", type=int, required=True)
+    parser.add_argument("--processes", type=int, required=True)
+    parser.add_argument("kernel", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    kernel = args.kernel[1:] if args.kernel[:1] == ["--"] else args.kernel
+    # The connection file holds the kernel's key and lives in the grader's private runtime
+    # folder: hand the sandbox a copy it can read.
+    flag = kernel.index("-f")
+    copy = args.workdir / "connection.json"
+    shutil.copyfile(kernel[flag + 1], copy)
+    os.chown(copy, args.uid, args.uid)
+    kernel[flag + 1] = str(copy)
+    env = confine(args.workdir, Limits(args.memory, args.cpu_seconds, args.processes))
+    # setpriv drops to the uid as it execs the kernel, so an interpreter installed under a
+    # private folder (pyenv in /root) still starts; the kernel itself holds no privileges.
+    uid = str(args.uid)
+    os.execvpe("setpriv", ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--",
+                           *kernel], env)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""A tiny nbgrader course for the grading tests: two tasks, 5 + 5 points, built the way the
+course builds the modules' homework."""
+
+import os
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from hepcourse.config import load_settings
+from hepcourse.grading.course import Course
+
+ASSIGNMENT = "99_tiny"
+
+
+def _meta(grade_id, *, solution=False, grade=False, locked=False, points=None):
+    meta = {"grade_id": grade_id, "solution": solution, "grade": grade, "locked": locked,
+            "schema_version": 3, "task": False}
+    if points is not None:
+        meta["points"] = points
+    return {"nbgrader": meta}
+
+
+SETUP = "import numpy as np\n\ndef reference(x):\n    return 2 * x"
+ADD = "def add(a, b):\n    ### BEGIN SOLUTION\n    return a + b\n    ### END SOLUTION"
+ADD_TEST = ("assert add(1, 2) == 3, 'add(1, 2) must be 3'\n"
+            "assert np.allclose(add(np.ones(3), 1), 2)\n"
+            "### BEGIN HIDDEN TESTS\nassert add(-1, 1) == 0\n### END HIDDEN TESTS")
+DOUBLE = "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION"
+DOUBLE_TEST = ("assert double(3) == reference(3)\n"
+               "assert np.allclose(double(np.arange(4)), [0, 2, 4, 6])")
+
+
+def tiny_homework() -> nbformat.NotebookNode:
+    nb = new_notebook()
+    nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [
+        new_markdown_cell("# Tiny homework", metadata=_meta("intro", locked=True)),
+        new_code_cell(SETUP, metadata=_meta("setup", locked=True)),
+        new_code_cell(ADD, metadata=_meta("add", solution=True)),
+        new_code_cell(ADD_TEST, metadata=_meta("add-test", grade=True, locked=True, points=5)),
+        new_code_cell(DOUBLE, metadata=_meta("double", solution=True)),
+        new_code_cell(DOUBLE_TEST, metadata=_meta("double-test", grade=True, locked=True, points=5)),
+    ]
+    return nb
+
+
+@pytest.fixture
+def course(tmp_path, monkeypatch) -> Course:
+    """A course whose only module is the tiny homework, its state in the test's folder."""
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # alembic
+    modules = tmp_path / "modules" / ASSIGNMENT
+    modules.mkdir(parents=True)
+    nbformat.write(tiny_homework(), modules / "homework.ipynb")
+    settings = tmp_path / "settings.yaml"
+    settings.write_text(
+        "roster: roster.yaml\nhub: {state_dir: state}\ncontent: {source: modules}\n"
+        "grading:\n  dir: state/grading\n  sandbox: {cell_timeout: 10, memory: 3G, cpu_seconds: 60}\n")
+    course = Course(load_settings(settings))
+    course.build()
+    return course
+
+
+def submit(course: Course, student: str, nb_or_text) -> Path:
+    """Place a submission as `collect` would."""
+    folder = course.root / "submitted" / student / ASSIGNMENT
+    folder.mkdir(parents=True)
+    path = folder / "homework.ipynb"
+    if isinstance(nb_or_text, str):
+        path.write_text(nb_or_text)
+    else:
+        nbformat.write(nb_or_text, path)
+    return path
+
+
+def student_version(course: Course) -> nbformat.NotebookNode:
+    return nbformat.read(course.root / "release" / ASSIGNMENT / "homework.ipynb", 4)
+
+
+def answered(course: Course, add: str | None = None, double: str | None = None) -> nbformat.NotebookNode:
+    """The student version with the given answer cells' sources."""
+    nb = student_version(course)
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id == "add" and add is not None:
+            cell.source = add
+        if grade_id == "double" and double is not None:
+            cell.source = double
+    return nb
+
+
+GOOD_ADD = "def add(a, b):\n    return a + b"
+GOOD_DOUBLE = "def double(x):\n    return 2 * x"
