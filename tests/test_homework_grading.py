@@ -1,34 +1,26 @@
-"""Every homework through nbgrader's Python API, as a course would run it: generate the
-student version, then autograde the instructor's solution (all automatic points), the untouched
-student version (none) and a half-solved one (some)."""
+"""Every module's homework through the course's own grading path, as facilitators run it:
+`Course.build` makes the nbgrader source and student version from the module, then the
+hardened autograde (sandboxed where the tests run as root, as in CI) grades the instructor's
+solution (all automatic points), the untouched student version (none) and a half-solved one
+(some). This also proves the tamper audit lets every real solution through."""
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbgrader.api import Gradebook
-from nbgrader.apps import NbGraderAPI
 from support import REPO, course_kernel_env
-from traitlets.config import Config
+
+from hepcourse.config import load_settings
+from hepcourse.grading.autograde import autograde
+from hepcourse.grading.course import Course
+from hepcourse.grading.samples import answered
 
 HOMEWORKS = sorted((REPO / "modules").glob("*/homework.ipynb"))
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.xdist_group("ci-data")]
-
-
-def answer_cells(nb):
-    """Indices of the autograded answer cells (solution, not graded)."""
-    return [i for i, c in enumerate(nb.cells)
-            if c.metadata.get("nbgrader", {}).get("solution") and not c.metadata["nbgrader"].get("grade")]
-
-
-def solved(source: str) -> str:
-    """The instructor's answer without nbgrader's markers."""
-    return "\n".join(line for line in source.splitlines()
-                     if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
 
 
 @pytest.fixture
@@ -36,48 +28,36 @@ def course(tmp_path, monkeypatch, ci_data):
     course_kernel_env(monkeypatch)
     # nbgrader's Gradebook runs the `alembic` command: the venv's bin must be on PATH.
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.chdir(tmp_path)
-    config = Config()
-    config.CourseDirectory.root = str(tmp_path)
-    config.CourseDirectory.course_id = "mlhep"
-    config.ExecutePreprocessor.timeout = 300
-    return tmp_path, NbGraderAPI(config=config)
+    settings = tmp_path / "settings.yaml"
+    settings.write_text(f"roster: roster.yaml\nhub: {{state_dir: state}}\ncontent: {{source: {REPO / 'modules'}}}\n"
+                        "grading: {dir: state/grading}\n")
+    return Course(load_settings(settings))
 
 
 @pytest.mark.parametrize("homework", HOMEWORKS, ids=lambda p: p.parent.name)
-def test_nbgrader_grades_solution_blank_and_partial_submissions(course, homework):
-    root, api = course
+def test_homework_grades_solution_blank_and_partial_submissions(course, homework):
     assignment = homework.parent.name
-    source = root / "source" / assignment
-    shutil.copytree(homework.parent, source, ignore=shutil.ignore_patterns("lecture*", "seminar*", "*.md"))
-    result = api.generate_assignment(assignment)
-    assert result["success"], result["log"]
-    released = nbformat.read(root / "release" / assignment / "homework.ipynb", 4)
+    (release,) = course.build([assignment]).values()
+    released = nbformat.read(release / "homework.ipynb", 4)
     text = nbformat.writes(released)
     for secret in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "heldout("):
         assert secret not in text, f"{secret!r} leaked into the student version"
 
     original = nbformat.read(homework, 4)
-    answers = answer_cells(original)
-    half = nbformat.from_dict(released)
-    for i in answers[: len(answers) // 2]:
-        half.cells[i].source = solved(original.cells[i].source)
-    submissions = {"solution": original, "blank": released, "partial": half}
+    submissions = {"solution": original, "blank": released, "partial": answered(original, released, 0.5)}
     for student, nb in submissions.items():
-        folder = root / "submitted" / student / assignment
+        folder = course.root / "submitted" / student / assignment
         folder.mkdir(parents=True)
         nbformat.write(nb, folder / "homework.ipynb")
-        result = api.autograde(assignment, student)
-        assert result["success"], result["log"]
+    outcomes = autograde(course, assignment, workers=1, sandbox=os.geteuid() == 0, progress=False)
+    assert all(o.status == "graded" and not o.note for o in outcomes), outcomes
 
     # Autograded points: the test cells'; a hand-graded code cell (a plot) waits for a person.
     full = sum(c.metadata["nbgrader"]["points"] for c in original.cells
                if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution"))
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
-        got = {}
-        for student in submissions:
-            nb = gb.find_submission_notebook("homework", assignment, student)
-            got[student] = sum(g.auto_score or 0 for g in nb.grades)
+    with Gradebook(course.db_url, course.id) as gb:
+        got = {student: sum(g.auto_score or 0 for g in gb.find_submission_notebook("homework", assignment, student).grades)
+               for student in submissions}
     print(f"{assignment}: autograded points {got} of {full}")
     assert full > 0
     assert got["solution"] == full
