@@ -14,7 +14,7 @@ export HEPCOURSE_DATA_DIR ?= $(CURDIR)/.cache/data
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 NOTEBOOKS := $(wildcard modules/*/*.ipynb)
 
-.PHONY: help run test test-fast data bench-hub bench-data lint strip lock venv clean
+.PHONY: help run test test-fast data bench-hub bench-data bench-grade bench-gpu lint strip lock venv clean
 
 help:
 	@echo "make run        start the course hub (local mode; PORT=8001 MODE=docker to override)"
@@ -23,6 +23,8 @@ help:
 	@echo "make data       generate the course datasets offline (SCALE=ci|course|full)"
 	@echo "make bench-hub  hub start, cold spawn and warm login-to-lab times"
 	@echo "make bench-data dataset generation rates next to bare Pythia"
+	@echo "make bench-grade sandboxed parallel autograde vs serial nbgrader (40 submissions)"
+	@echo "make bench-gpu  training-step time CPU vs GPU (modules 04 and 05; skips without CUDA)"
 	@echo "make lint       ruff"
 	@echo "make strip      clear outputs from the course notebooks"
 	@echo "make lock       re-resolve requirements.lock from pyproject.toml"
@@ -52,6 +54,12 @@ data: $(STAMP)
 
 bench-data: $(STAMP)
 	$(BIN)/python bench/bench_data.py
+
+bench-grade: $(STAMP)
+	$(BIN)/python bench/bench_grade.py
+
+bench-gpu: $(STAMP)
+	$(BIN)/python bench/bench_gpu.py
 
 bench-hub: $(STAMP) /usr/bin/chromium
 	$(BIN)/python bench/bench_hub.py

@@ -11,12 +11,15 @@ Start it with ``make run`` (which checks the settings and ports first), or direc
 ``jupyterhub -f hub/jupyterhub_config.py``.
 """
 
+import os
 import shutil
 import sys
 from pathlib import Path
 
 from hepcourse.auth import SHARED_PASSWORD, check_authenticator, demo_passwords, roster_auth_hook
+from hepcourse.config import REPO_ROOT as REPO
 from hepcourse.config import ConfigError, load_settings
+from hepcourse.grading.course import Course
 from hepcourse.net import free_port
 from hepcourse.roster import load_roster
 
@@ -63,20 +66,47 @@ else:
         setattr(c[auth["class"].rsplit(".", 1)[-1]], trait, value)
 
 # --- services ---------------------------------------------------------------------------------
+c.JupyterHub.services = []
+c.JupyterHub.load_roles = []
 if hub["idle_timeout"]:
-    c.JupyterHub.services = [
-        {
-            "name": "idle-culler",
-            "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={hub['idle_timeout']}"],
-        }
-    ]
-    c.JupyterHub.load_roles = [
-        {
-            "name": "idle-culler",
-            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
-            "services": ["idle-culler"],
-        }
-    ]
+    c.JupyterHub.services.append({
+        "name": "idle-culler",
+        "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={hub['idle_timeout']}"],
+    })
+    c.JupyterHub.load_roles.append({
+        "name": "idle-culler",
+        "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+        "services": ["idle-culler"],
+    })
+
+# Formgrader: one Jupyter server in the nbgrader course directory, run by the hub as a service
+# and reachable by the roster's graders only (group formgrade-<course>). Students have no
+# formgrader at all: their servers disable it (hub/singleuser).
+grading = Course(settings)
+grading.prepare()
+c.JupyterHub.services.append({
+    "name": "formgrader",
+    "url": f"http://127.0.0.1:{free_port()}",
+    "command": [str(BIN / "jupyterhub-singleuser")],
+    "cwd": str(grading.root),
+    "oauth_no_confirm": True,
+    "environment": {
+        "JUPYTERHUB_DEFAULT_URL": "/lab",
+        # Its own server config (formgrader on, embeddable in its own JupyterLab: JupyterHub's
+        # default CSP `frame-ancestors 'none'` blanks formgrader's iframe) and the course's
+        # nbgrader config.
+        "JUPYTER_CONFIG_PATH": f"{HERE / 'formgrader'}:{REPO / 'grading'}",
+        "HEPCOURSE_SETTINGS": settings["_file"],
+        "HEPCOURSE_DATA_DIR": settings["data"]["dir"],
+        "HEPCOURSE_SCALE": settings["data"]["scale"],
+        "PATH": f"{BIN}:{os.environ.get('PATH', '')}",   # nbgrader runs `alembic`
+    },
+})
+c.JupyterHub.load_roles.append({
+    "name": f"formgrade-{course['id']}",
+    "groups": [f"formgrade-{course['id']}"],
+    "scopes": ["access:services!service=formgrader"],
+})
 
 # --- user servers: common -------------------------------------------------------------------
 c.Spawner.default_url = "/lab"
@@ -84,6 +114,7 @@ c.Spawner.http_timeout = 60
 c.Spawner.start_timeout = 120
 c.Spawner.environment = {
     "HEPCOURSE_COURSE_ID": course["id"],
+    "HEPCOURSE_EXCHANGE": str(grading.exchange),
     "HEPCOURSE_CONTENT_EXCLUDE": ":".join(settings["content"]["exclude"]),
     "HEPCOURSE_SCALE": settings["data"]["scale"],
 }
@@ -116,12 +147,14 @@ elif mode == "docker":
     c.DockerSpawner.volumes = {
         docker["volume"]: docker["home"],
         settings["data"]["dir"]: {"bind": "/srv/hepcourse/data", "mode": "ro"},  # one copy for all
+        str(grading.exchange): "/srv/nbgrader/exchange",
     }
     c.DockerSpawner.mem_limit = docker["mem_limit"]
     c.DockerSpawner.cpu_limit = float(docker["cpu_limit"])
     c.DockerSpawner.cmd = ["python3", "-m", "hepcourse.singleuser"]
     c.Spawner.environment.update(HEPCOURSE_CONTENT="/opt/hepcourse/modules",
-                                 HEPCOURSE_DATA_DIR="/srv/hepcourse/data")
+                                 HEPCOURSE_DATA_DIR="/srv/hepcourse/data",
+                                 HEPCOURSE_EXCHANGE="/srv/nbgrader/exchange")
     if docker["gpus"] != "none":
         from hepcourse.gpus import device_requests
 

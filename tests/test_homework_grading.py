@@ -5,8 +5,6 @@ solution (all automatic points), the untouched student version (none) and a half
 (some). This also proves the tamper audit lets every real solution through."""
 
 import os
-import sys
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -26,8 +24,6 @@ pytestmark = [pytest.mark.notebooks, pytest.mark.xdist_group("ci-data")]
 @pytest.fixture
 def course(tmp_path, monkeypatch, ci_data):
     course_kernel_env(monkeypatch)
-    # nbgrader's Gradebook runs the `alembic` command: the venv's bin must be on PATH.
-    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     settings = tmp_path / "settings.yaml"
     settings.write_text(f"roster: roster.yaml\nhub: {{state_dir: state}}\ncontent: {{source: {REPO / 'modules'}}}\n"
                         "grading: {dir: state/grading}\n")

@@ -60,12 +60,23 @@ def test_other_authenticators_get_their_config(monkeypatch, write):
     assert c.Authenticator.allowed_users == {"prof", "ta", "alice"}
 
 
-def test_culler_service_and_role(monkeypatch, write):
+def test_services_and_their_roles(monkeypatch, write, tmp_path):
     c = load(monkeypatch, write, "")
-    (service,) = c.JupyterHub.services
-    assert service["name"] == "idle-culler" and "--timeout=3600" in service["command"]
-    assert c.JupyterHub.load_roles[0]["services"] == ["idle-culler"]
-    assert "services" not in load(monkeypatch, write, "hub: {idle_timeout: 0, state_dir: s}\n").JupyterHub
+    services = {s["name"]: s for s in c.JupyterHub.services}
+    roles = {r["name"]: r for r in c.JupyterHub.load_roles}
+    assert "--timeout=3600" in services["idle-culler"]["command"]
+    assert roles["idle-culler"]["services"] == ["idle-culler"]
+    # Formgrader: a server in the private course directory, for the graders' group only.
+    formgrader = services["formgrader"]
+    assert formgrader["cwd"] == str(tmp_path / "state" / "grading")
+    assert oct((tmp_path / "state" / "grading").stat().st_mode & 0o777) == "0o700"
+    assert formgrader["environment"]["JUPYTER_CONFIG_PATH"].split(":") == [
+        str(REPO / "hub" / "formgrader"), str(REPO / "grading")]
+    assert roles["formgrade-mlhep"] == {"name": "formgrade-mlhep", "groups": ["formgrade-mlhep"],
+                                        "scopes": ["access:services!service=formgrader"]}
+    assert c.Spawner.environment["HEPCOURSE_EXCHANGE"] == str(tmp_path / "state" / "exchange")
+    no_culler = load(monkeypatch, write, "hub: {idle_timeout: 0, state_dir: s}\n").JupyterHub
+    assert [s["name"] for s in no_culler.services] == ["formgrader"]
 
 
 @pytest.mark.parametrize("gpus, expected", [

@@ -114,7 +114,8 @@ def load_settings(path: str | os.PathLike | None = None, env: dict | None = None
         node = values
         for key in keys[:-1]:
             node = node[key]
-        node[keys[-1]] = str((path.parent / node[keys[-1]]).resolve())
+        if node[keys[-1]]:                   # empty: a default derived elsewhere
+            node[keys[-1]] = str((path.parent / node[keys[-1]]).resolve())
     values["_file"] = str(path)
     return values
 

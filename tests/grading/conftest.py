@@ -1,8 +1,6 @@
 """A tiny nbgrader course for the grading tests: two tasks, 5 + 5 points, built the way the
 course builds the modules' homework."""
 
-import os
-import sys
 from pathlib import Path
 
 import nbformat
@@ -50,7 +48,6 @@ def tiny_homework() -> nbformat.NotebookNode:
 @pytest.fixture
 def course(tmp_path, monkeypatch) -> Course:
     """A course whose only module is the tiny homework, its state in the test's folder."""
-    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # alembic
     modules = tmp_path / "modules" / ASSIGNMENT
     modules.mkdir(parents=True)
     nbformat.write(tiny_homework(), modules / "homework.ipynb")

@@ -6,8 +6,10 @@ import json
 import os
 import socket
 import threading
+import time
 
 import nbformat
+import psutil
 import pytest
 from conftest import ASSIGNMENT, GOOD_ADD, GOOD_DOUBLE, answered, student_version, submit
 
@@ -120,7 +122,6 @@ def test_hostile_submissions_end_with_a_clear_recorded_outcome(course, listener,
     assert rows["honest"]["score"] == 10 and rows["honest"]["status"] == "graded"
     assert rows["garbage"]["status"] == "failed" and rows["garbage"]["score"] == 0
     assert set(rows) == set(got)
-    assert not any(p.uids().real >= 64000 for p in __import__("psutil").process_iter()), "sandbox processes left"
 
 
 def test_blank_student_version_is_never_a_pass_when_the_kernel_dies_early(course):
@@ -131,3 +132,30 @@ def test_blank_student_version_is_never_a_pass_when_the_kernel_dies_early(course
     graded = nbformat.read(course.root / "autograded" / "quitter" / ASSIGNMENT / "homework.ipynb", 4)
     tests = [c for c in graded.cells if c.metadata.get("nbgrader", {}).get("grade")]
     assert all(any(out.output_type == "error" for out in c.outputs) for c in tests)
+
+
+def test_sandbox_uids_are_exclusive_and_cleaned_up():
+    import subprocess
+    import sys
+
+    from hepcourse.grading.sandbox import claim_uid, kill_all
+
+    first = claim_uid(64500)
+    # Another process cannot claim the same uid while this one holds it.
+    other = subprocess.run([sys.executable, "-c", "from hepcourse.grading.sandbox import claim_uid; print(claim_uid(64500))"],
+                           capture_output=True, text=True, check=True)
+    assert int(other.stdout) != first
+    # A sandbox uid's processes (here a parent with forked children) are all killed.
+    bomb = subprocess.Popen(["setpriv", f"--reuid={first}", f"--regid={first}", "--clear-groups", "--",
+                             sys.executable, "-c", "import os, time\nfor _ in range(5): os.fork()\ntime.sleep(60)"])
+    deadline = time.monotonic() + 10
+    while len(owned(first)) < 32 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(owned(first)) == 32
+    assert kill_all(first) >= 32
+    bomb.wait(5)
+    assert owned(first) == []
+
+
+def owned(uid):
+    return [p for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == uid]

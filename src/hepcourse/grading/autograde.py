@@ -34,7 +34,7 @@ from traitlets.config import Config
 
 from .course import Course
 from .preprocessors import AuditCells, GuardedExecute
-from .sandbox import SandboxedKernelManager, check_available, parse_size
+from .sandbox import SandboxedKernelManager, check_available, claim_uid, parse_size
 
 
 @dataclass
@@ -47,17 +47,18 @@ class Outcome:
     note: str = ""
 
 
-def pipeline_config(settings: dict, slot: int | None) -> Config:
-    """nbgrader configuration of one worker; ``slot`` picks its sandbox uid (None: no sandbox)."""
+def pipeline_config(settings: dict, sandbox_uid: int | None) -> Config:
+    """nbgrader configuration of one worker whose kernels run as ``sandbox_uid`` (None: no
+    sandbox)."""
     sandbox = settings["grading"]["sandbox"]
     config = Config()
     config.Autograde.autograde_preprocessors = [
         AuditCells, GuardedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
         SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
     config.Execute.timeout = sandbox["cell_timeout"]
-    if slot is not None:
+    if sandbox_uid is not None:
         config.Execute.kernel_manager_class = SandboxedKernelManager
-        config.SandboxedKernelManager.sandbox_uid = sandbox["uid"] + slot
+        config.SandboxedKernelManager.sandbox_uid = sandbox_uid
         config.SandboxedKernelManager.memory = parse_size(sandbox["memory"])
         config.SandboxedKernelManager.cpu_seconds = sandbox["cpu_seconds"]
         config.SandboxedKernelManager.processes = sandbox["processes"]
@@ -67,10 +68,10 @@ def pipeline_config(settings: dict, slot: int | None) -> Config:
 _worker: dict = {}
 
 
-def _start_worker(settings: dict, slots, sandboxed: bool) -> None:
-    slot = slots.get()
+def _start_worker(settings: dict, sandboxed: bool) -> None:
     _worker["course"] = Course(settings)
-    _worker["config"] = pipeline_config(settings, slot if sandboxed else None)
+    uid = claim_uid(settings["grading"]["sandbox"]["uid"]) if sandboxed else None
+    _worker["config"] = pipeline_config(settings, uid)
     # Kernels of parallel submissions share the cores: one thread each.
     os.environ["OMP_NUM_THREADS"] = "1"
 
@@ -142,13 +143,9 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
             gb.find_assignment(assignment)
         except MissingEntry:
             course.build([assignment])
-    context = multiprocessing.get_context("forkserver")
-    slots = context.Manager().Queue()
-    for slot in range(workers):
-        slots.put(slot)
     outcomes = []
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                             initargs=(settings, slots, sandbox)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"),
+                             initializer=_start_worker, initargs=(settings, sandbox)) as pool:
         futures = {pool.submit(_grade, assignment, student): student for student in students}
         for future in tqdm(as_completed(futures), total=len(futures), desc=f"autograde {assignment}",
                            unit="submission", disable=not progress):

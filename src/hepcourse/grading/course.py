@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
-from nbgrader.apps import NbGraderAPI
 from traitlets.config import Config
 
 from ..config import load_settings
@@ -31,7 +31,7 @@ class Course:
         grading = settings["grading"]
         self.settings = settings
         self.id = settings["course"]["id"]
-        self.root = Path(grading["dir"])
+        self.root = Path(grading["dir"] or Path(settings["hub"]["state_dir"]) / "grading")
         self.modules = Path(settings["content"]["source"])
         self.exchange = Path(settings["hub"]["state_dir"]) / "exchange"
         self.db_url = grading["db_url"] or f"sqlite:///{self.root / 'gradebook.db'}"
@@ -51,11 +51,23 @@ class Course:
         config.CourseDirectory.db_url = self.db_url
         config.Exchange.root = str(self.exchange)
         config.Exchange.path_includes_course = True
+        config.ExchangeFactory.release_assignment = "hepcourse.grading.exchange.GuardedRelease"
+        config.ExchangeFactory.collect = "hepcourse.grading.exchange.VerifiedCollect"
+        if self.settings["mode"] == "docker":     # users have their own uids (hepcourse.uids)
+            config.VerifiedCollect.uid_registry = self.settings["hub"]["state_dir"]
         # A grade cell the student deleted comes back from the gradebook (and scores 0).
         config.OverwriteCells.add_missing_cells = True
         return config
 
-    def api(self, config: Config | None = None) -> NbGraderAPI:
+    def api(self, config: Config | None = None):
+        from nbgrader.apps import NbGraderAPI  # heavy: not when the hub only reads paths
+
+        # nbgrader creates and upgrades the gradebook by running the `alembic` command: the one
+        # beside this interpreter must be found even when the venv is not activated.
+        bindir = str(Path(sys.executable).parent)
+        if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+            os.environ["PATH"] = f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"
+
         merged = self.config()
         if config:
             merged.merge(config)
@@ -110,5 +122,6 @@ class Course:
 
 def _require(result: dict, doing: str) -> None:
     if not result.get("success"):
-        detail = (result.get("error") or result.get("log") or "").strip().splitlines()
-        raise GradingError(f"{doing} failed: {detail[-1] if detail else 'no detail'}")
+        lines = [line.strip() for line in f"{result.get('log', '')}\n{result.get('error', '')}".splitlines()]
+        errors = [line for line in lines if ("Error" in line or "[ERROR]" in line) and "NbGraderException" not in line]
+        raise GradingError(f"{doing} failed: {(errors or [line for line in lines if line] or ['no detail'])[-1]}")

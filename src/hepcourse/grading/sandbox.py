@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import os
 import re
 import resource
@@ -111,6 +112,28 @@ class SandboxedKernelManager(AsyncKernelManager):
                 shutil.rmtree(self.workdir, ignore_errors=True)
 
 
+LOCKS = Path("/run/hepcourse-sandbox") if os.access("/run", os.W_OK) else Path(tempfile.gettempdir()) / "hepcourse-sandbox"
+_claims: list = []
+
+
+def claim_uid(first: int, count: int = 256) -> int:
+    """Claim a sandbox uid for this process's lifetime: the first of ``first .. first+count-1``
+    that no other process holds (an flock on its lock file). Two autogrades on one machine
+    (the CLI and the formgrader, two courses) never share a uid, so one's clean-up can never
+    kill the other's kernels."""
+    LOCKS.mkdir(mode=0o700, exist_ok=True)
+    for uid in range(first, first + count):
+        lock = open(LOCKS / f"{uid}.lock", "w")  # noqa: SIM115 - held until the process exits
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            continue
+        _claims.append(lock)
+        return uid
+    raise SandboxError(f"all {count} sandbox uids from {first} are in use by other autogrades")
+
+
 def kill_all(uid: int) -> int:
     """Kill every process of a sandbox uid (what a fork bomb or a daemon left behind): the uid
     belongs to one worker, so nothing else can be hit. Returns how many were killed."""
@@ -162,6 +185,12 @@ def main(argv: list[str] | None = None) -> None:
     os.chown(copy, args.uid, args.uid)
     kernel[flag + 1] = str(copy)
     env = confine(args.workdir, Limits(args.memory, args.cpu_seconds, args.processes))
+    # The kernel's own start-up chatter would flood the facilitator's terminal (and a progress
+    # bar): it goes to a log in the sandbox; cell outputs travel over the kernel protocol.
+    log = os.open(args.workdir / "kernel.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchown(log, args.uid, args.uid)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
     # setpriv drops to the uid as it execs the kernel, so an interpreter installed under a
     # private folder (pyenv in /root) still starts; the kernel itself holds no privileges.
     uid = str(args.uid)

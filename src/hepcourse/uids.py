@@ -1,0 +1,38 @@
+"""One stable Unix uid per course user, so file permissions mean something between users.
+
+In `docker` mode each user's container runs as its user's uid, and the nbgrader exchange (a
+volume shared by all containers) relies on it: a submission belongs to the uid that wrote it.
+Uids are handed out at first sight and kept in ``<state_dir>/uids.json`` (never reused, so
+files a user left keep their owner); `local` mode runs everyone as the hub's OS user and does
+not use them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .data.store import locked
+
+FIRST_UID = 20000
+
+
+def uid_of(username: str, state_dir: str | Path) -> int:
+    """The uid of ``username``, allocating the next free one the first time."""
+    path = Path(state_dir) / "uids.json"
+    with locked(path):
+        known = json.loads(path.read_text()) if path.exists() else {}
+        if username not in known:
+            known[username] = max(known.values(), default=FIRST_UID - 1) + 1
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(known, indent=1, sort_keys=True))
+            os.replace(tmp, path)
+        return known[username]
+
+
+def owner_of(uid: int, state_dir: str | Path) -> str | None:
+    """The user a uid was given to (None if none)."""
+    path = Path(state_dir) / "uids.json"
+    known = json.loads(path.read_text()) if path.exists() else {}
+    return next((user for user, u in known.items() if u == uid), None)
