@@ -5,7 +5,7 @@ who submitted it, leaves submissions readable by everyone who can guess a name, 
 with write access to ``inbound`` remove other folders. Here:
 
 * ``PrivateSubmit`` (students' side): the submission folder and files are the student's alone
-  (0700/0600); the grader reads them as root.
+  (0700/0600; stock nbgrader leaves the folder 0777); the grader reads them as root.
 * ``GuardedRelease`` (grader): ``inbound`` gets the sticky bit, so nobody can delete or rename
   another user's submission.
 * ``VerifiedCollect`` (grader): a submission counts only if the uid owning its folder is the
@@ -40,8 +40,13 @@ REGISTRY_HELP = "State folder holding uids.json (hepcourse.uids); empty: users s
 
 class PrivateSubmit(ExchangeSubmit):
     def set_perms(self, dest, fileperms, dirperms):
-        super().set_perms(dest, fileperms=stat.S_IRUSR | stat.S_IWUSR,
-                          dirperms=stat.S_IRUSR | stat.S_IWUSR | stat.S_IXUSR)
+        super().set_perms(dest, fileperms=stat.S_IRUSR | stat.S_IWUSR, dirperms=stat.S_IRWXU)
+
+    def copy_files(self):
+        super().copy_files()
+        # nbgrader then opens the submission folder to everyone (0777, "so the instructor can
+        # delete it"): anyone who learns its name could empty it. The grader is root anyway.
+        os.chmod(os.path.join(self.inbound_path, self.assignment_filename), stat.S_IRWXU)
 
 
 class GuardedRelease(ExchangeReleaseAssignment):
@@ -55,17 +60,19 @@ class GuardedRelease(ExchangeReleaseAssignment):
 class VerifiedCollect(ExchangeCollect):
     uid_registry = Unicode("", help=REGISTRY_HELP).tag(config=True)
 
+    def _path_to_record(self, path):
+        record = super()._path_to_record(path)
+        owner = os.stat(path).st_uid
+        if self.uid_registry and owner != uid_of(record["username"], self.uid_registry):
+            self.log.error("Refused %s: it claims to be %s's submission but uid %d wrote it",
+                           record["filename"], record["username"], owner)
+            # Grouped apart, so a forged newer submission never hides the student's own.
+            record["username"] = REFUSED + record["username"]
+        return record
+
     def init_src(self):
         super().init_src()
-        if not self.uid_registry:
-            return
-        trusted = []
-        for record in self.src_records:
-            path = os.path.join(self.inbound_path, record["filename"])
-            owner = os.stat(path).st_uid
-            if owner == uid_of(record["username"], self.uid_registry):
-                trusted.append(record)
-            else:
-                self.log.error("Refused %s: it claims to be %s's submission but uid %d wrote it",
-                               record["filename"], record["username"], owner)
-        self.src_records = trusted
+        self.src_records = [r for r in self.src_records if not r["username"].startswith(REFUSED)]
+
+
+REFUSED = "\0refused:"
