@@ -14,7 +14,7 @@ export HEPCOURSE_DATA_DIR ?= $(CURDIR)/.cache/data
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 NOTEBOOKS := $(wildcard modules/*/*.ipynb)
 
-.PHONY: help run test test-fast data bench-hub bench-data bench-grade bench-gpu lint strip lock venv clean
+.PHONY: help run test postgres test-fast data bench-hub bench-data bench-grade bench-gpu lint strip lock venv clean
 
 help:
 	@echo "make run        start the course hub (local mode; PORT=8001 MODE=docker to override)"
@@ -43,8 +43,13 @@ venv: $(STAMP)
 run: $(STAMP)
 	@$(BIN)/hepcourse hub $(if $(PORT),--port $(PORT)) $(if $(MODE),--mode $(MODE))
 
-test: $(STAMP)
+test: $(STAMP) postgres
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+# PostgreSQL's server, for the test of the gradebook on PostgreSQL (Debian's package).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null \
+	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not hub and not notebooks"
