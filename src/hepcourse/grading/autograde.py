@@ -71,7 +71,7 @@ _worker: dict = {}
 def _start_worker(settings: dict, sandboxed: bool) -> None:
     _worker["course"] = Course(settings)
     uid = claim_uid(settings["grading"]["sandbox"]["uid"]) if sandboxed else None
-    _worker["config"] = pipeline_config(settings, uid)
+    _worker["api"] = _worker["course"].api(pipeline_config(settings, uid))   # one per worker
     # Kernels of parallel submissions share the cores: one thread each.
     os.environ["OMP_NUM_THREADS"] = "1"
 
@@ -79,7 +79,7 @@ def _start_worker(settings: dict, sandboxed: bool) -> None:
 def _grade(assignment: str, student: str) -> Outcome:
     course: Course = _worker["course"]
     started = time.monotonic()
-    result = course.api(_worker["config"]).autograde(assignment, student)
+    result = _worker["api"].autograde(assignment, student)
     seconds = time.monotonic() - started
     if not result.get("success"):
         lines = [line for line in (result.get("error") or result.get("log") or "").splitlines() if line.strip()]
