@@ -136,7 +136,7 @@ if mode == "local":
 
 elif mode == "docker":
     docker = settings["docker"]
-    c.JupyterHub.spawner_class = "docker"
+    c.JupyterHub.spawner_class = "hepcourse.spawners.CourseDockerSpawner"
     c.JupyterHub.hub_ip = "0.0.0.0"  # user containers reach the hub's API over the network
     c.JupyterHub.hub_connect_ip = docker["hub_connect_ip"]
     c.DockerSpawner.image = docker["image"]
@@ -155,7 +155,10 @@ elif mode == "docker":
     c.Spawner.environment.update(HEPCOURSE_CONTENT="/opt/hepcourse/modules",
                                  HEPCOURSE_DATA_DIR="/srv/hepcourse/data",
                                  HEPCOURSE_EXCHANGE="/srv/nbgrader/exchange")
-    if docker["gpus"] != "none":
+    if docker["gpus"] == "pool":
+        c.CourseDockerSpawner.gpu_pool_devices = docker["gpu_pool"]["devices"]
+        c.CourseDockerSpawner.gpu_users_per_device = docker["gpu_pool"]["users_per_device"]
+    elif docker["gpus"] != "none":
         from hepcourse.gpus import device_requests
 
         c.DockerSpawner.extra_host_config = {"device_requests": device_requests(docker["gpus"])}

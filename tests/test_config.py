@@ -39,7 +39,7 @@ def test_settings_file_from_environment(write):
         ("hub: {port: eighty}\n", {}, "hub.port: 'eighty' is not of type 'integer'"),
         ("", {"HEPCOURSE_PORT": "99999"}, "hub.port: 99999 is greater than the maximum of 65535"),
         ("hub: {prot: 1}\n", {}, "known keys: idle_timeout, ip, port, state_dir"),
-        ("docker: {gpus: some}\n", {}, "docker.gpus: 'some' is not allowed: GPUs requested"),
+        ("docker: {gpus: some}\n", {}, "docker.gpus: 'some' is not allowed: GPUs of each user container"),
         ("course: {id: 'ML HEP'}\n", {}, "course.id: 'ML HEP' is not allowed: Course id (2-32"),
         ("auth: {password: short}\n", {}, "auth.password: this value is not allowed"),
         ("- a\n- b\n", {}, "expected a mapping of settings, got list"),

@@ -5,9 +5,10 @@ from types import SimpleNamespace
 
 import docker
 import pytest
-from dockerspawner import DockerSpawner
 from jupyterhub.app import JupyterHub
 from support import HUB_CONFIG, REPO
+
+from hepcourse.spawners import CourseDockerSpawner
 
 
 def load(monkeypatch, write, settings: str):
@@ -85,10 +86,10 @@ def test_services_and_their_roles(monkeypatch, write, tmp_path):
 ])
 def test_docker_mode_builds_a_valid_container_config(monkeypatch, write, gpus, expected):
     c = load(monkeypatch, write, f"mode: docker\ndocker: {{mem_limit: 6G, cpu_limit: 2, gpus: {gpus}}}\n")
-    assert c.JupyterHub.spawner_class == "docker"
+    assert c.JupyterHub.spawner_class == "hepcourse.spawners.CourseDockerSpawner"
     assert c.JupyterHub.hub_ip == "0.0.0.0"
-    # A real DockerSpawner accepts the values (its traits validate them) without an engine ...
-    spawner = DockerSpawner(config=c, user=SimpleNamespace(name="alice", url="/user/alice/"))
+    # A real (Course)DockerSpawner accepts the values (its traits validate them) without an engine ...
+    spawner = CourseDockerSpawner(config=c, user=SimpleNamespace(name="alice", url="/user/alice/"))
     assert spawner.mem_limit == 6 * 1024**3 and spawner.cpu_limit == 2.0
     data_dir = str(Path(c.Spawner.environment["HEPCOURSE_DATA_DIR"]))
     assert data_dir == "/srv/hepcourse/data"
@@ -106,6 +107,14 @@ def test_docker_mode_builds_a_valid_container_config(monkeypatch, write, gpus, e
 def test_docker_mode_without_gpus_requests_none(monkeypatch, write):
     c = load(monkeypatch, write, "mode: docker\n")
     assert "extra_host_config" not in c.DockerSpawner
+    assert "gpu_pool_devices" not in c.CourseDockerSpawner
+
+
+def test_docker_mode_with_a_gpu_pool(monkeypatch, write):
+    c = load(monkeypatch, write, "mode: docker\ndocker: {gpus: pool, gpu_pool: {devices: ['0', '1'], users_per_device: 2}}\n")
+    spawner = CourseDockerSpawner(config=c, user=SimpleNamespace(name="alice", url="/user/alice/"))
+    assert spawner.gpu_pool_devices == ["0", "1"] and spawner.gpu_users_per_device == 2
+    assert "extra_host_config" not in c.DockerSpawner   # the pool decides, per user
 
 
 def test_unimportable_authenticator_is_a_clear_error(monkeypatch, write):

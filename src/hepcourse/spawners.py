@@ -6,8 +6,12 @@ import asyncio
 import os
 import time
 
+from dockerspawner import DockerSpawner
 from jupyterhub.spawner import SimpleLocalProcessSpawner
-from traitlets import Float
+from tornado import web
+from traitlets import Float, Int, List, Unicode, Union
+
+from .gpus import LABEL, GpuPool, NoGpuFree, device_requests, pool_inventory
 
 
 class LocalCourseSpawner(SimpleLocalProcessSpawner):
@@ -45,3 +49,49 @@ class LocalCourseSpawner(SimpleLocalProcessSpawner):
             writer.close()
             break
         return ip, port
+
+
+class CourseDockerSpawner(DockerSpawner):
+    """``docker`` mode: DockerSpawner, plus a GPU lent to each user's container from a pool."""
+
+    gpu_pool_devices = Union(
+        [Unicode(), List(Unicode())], default_value=[], config=True,
+        help="""Devices the pool lends: "auto" (nvidia-smi's GPUs, MIG slices in place of
+        their GPU) or a list of ids. Empty: no pool (the container gets extra_host_config's
+        device_requests, if any).""",
+    )
+    gpu_users_per_device = Int(1, config=True, help="Users sharing one device of the pool.")
+
+    _pool: GpuPool | None = None   # one per hub process, shared by every user's spawner
+    _pool_lock = asyncio.Lock()
+
+    async def pool(self) -> GpuPool:
+        """The hub's pool, rebuilt from the running containers' labels the first time."""
+        async with CourseDockerSpawner._pool_lock:
+            if CourseDockerSpawner._pool is None:
+                pool = GpuPool(pool_inventory(self.gpu_pool_devices), self.gpu_users_per_device)
+                running = await self.docker("containers", filters={"label": LABEL})
+                pool.rebuild({c["Labels"]["hepcourse.user"]: c["Labels"][LABEL] for c in running})
+                CourseDockerSpawner._pool = pool
+            return CourseDockerSpawner._pool
+
+    async def start(self):
+        if not self.gpu_pool_devices:
+            return await super().start()
+        try:
+            device = (await self.pool()).assign(self.user.name)
+        except NoGpuFree as err:
+            raise web.HTTPError(503, str(err)) from None
+        self.extra_host_config = {**self.extra_host_config, "device_requests": device_requests([device])}
+        self.extra_create_kwargs = {**self.extra_create_kwargs,
+                                    "labels": {LABEL: device, "hepcourse.user": self.user.name}}
+        try:
+            return await super().start()
+        except Exception:
+            CourseDockerSpawner._pool.release(self.user.name)
+            raise
+
+    async def stop(self, now=False):
+        await super().stop(now=now)
+        if self.gpu_pool_devices and CourseDockerSpawner._pool:
+            CourseDockerSpawner._pool.release(self.user.name)
