@@ -152,6 +152,7 @@ elif mode == "docker":
     c.DockerSpawner.mem_limit = docker["mem_limit"]
     c.DockerSpawner.cpu_limit = float(docker["cpu_limit"])
     c.DockerSpawner.cmd = ["python3", "-m", "hepcourse.singleuser"]
+    c.CourseDockerSpawner.uid_registry = str(state)  # a uid of their own per user (hepcourse.uids)
     c.Spawner.environment.update(HEPCOURSE_CONTENT="/opt/hepcourse/modules",
                                  HEPCOURSE_DATA_DIR="/srv/hepcourse/data",
                                  HEPCOURSE_EXCHANGE="/srv/nbgrader/exchange")

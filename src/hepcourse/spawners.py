@@ -12,6 +12,7 @@ from tornado import web
 from traitlets import Float, Int, List, Unicode, Union
 
 from .gpus import LABEL, GpuPool, NoGpuFree, device_requests, pool_inventory
+from .uids import uid_of
 
 
 class LocalCourseSpawner(SimpleLocalProcessSpawner):
@@ -52,7 +53,8 @@ class LocalCourseSpawner(SimpleLocalProcessSpawner):
 
 
 class CourseDockerSpawner(DockerSpawner):
-    """``docker`` mode: DockerSpawner, plus a GPU lent to each user's container from a pool."""
+    """``docker`` mode: DockerSpawner, each user's container under the user's own uid, plus a
+    GPU lent to it from a pool."""
 
     gpu_pool_devices = Union(
         [Unicode(), List(Unicode())], default_value=[], config=True,
@@ -61,9 +63,17 @@ class CourseDockerSpawner(DockerSpawner):
         device_requests, if any).""",
     )
     gpu_users_per_device = Int(1, config=True, help="Users sharing one device of the pool.")
+    uid_registry = Unicode("", config=True, help="""State folder of hepcourse.uids: each user's
+        container runs as that user's own uid ($NB_UID, applied by the image's entry point).""")
 
     _pool: GpuPool | None = None   # one per hub process, shared by every user's spawner
     _pool_lock = asyncio.Lock()
+
+    def get_env(self):
+        env = super().get_env()
+        if self.uid_registry:
+            env["NB_UID"] = str(uid_of(self.user.name, self.uid_registry))
+        return env
 
     async def pool(self) -> GpuPool:
         """The hub's pool, rebuilt from the running containers' labels the first time."""

@@ -13,7 +13,7 @@ import json
 import os
 from pathlib import Path
 
-from .data.store import locked
+from .locks import locked
 
 FIRST_UID = 20000
 

@@ -15,10 +15,11 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import __version__
+from ..locks import locked
 from .cards import Card
 from .download import download, sha256_of
 from .formats import FORMATS
-from .store import DataError, file_path, locked, read_meta, write_meta
+from .store import DataError, file_path, read_meta, write_meta
 
 
 def chunk_plan(card: Card, filename: str, n: int) -> list[tuple[int, int]]:

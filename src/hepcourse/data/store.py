@@ -7,10 +7,8 @@ read-only copy) or ``~/.cache/hepcourse/data``.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import UserError
@@ -59,13 +57,3 @@ def writable(directory: Path) -> bool:
         if candidate.exists():
             return os.access(candidate, os.W_OK)
     return False
-
-
-@contextmanager
-def locked(path: Path):
-    """Hold an exclusive lock for making ``path``, so that two kernels asking for the same
-    missing file at once make it once (the second waits, then finds it)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield

@@ -1,0 +1,139 @@
+"""docker mode for real: the hub (DockerSpawner) against podman's Docker API, the slim course
+image (`make test-containers` builds it), two students in their own containers."""
+
+import os
+import socket
+import subprocess
+import time
+
+import docker
+import pytest
+from support import REPO
+
+from hepcourse.config import load_settings
+from hepcourse.hubprocess import PASSWORD, HubProcess, HubUser
+from hepcourse.uids import uid_of
+
+pytestmark = [pytest.mark.containers, pytest.mark.xdist_group("containers")]
+IMAGE = "localhost/hepcourse/singleuser-test"
+NETWORK = "hepcourse-test"
+ROSTER = {"instructors": ["prof"], "facilitators": [], "students": ["alice", "bob"]}
+
+
+@pytest.fixture(scope="module")
+def engine():
+    if not os.environ.get("DOCKER_HOST"):
+        pytest.fail("DOCKER_HOST is not set: run `make test-containers` (it starts podman's API)")
+    client = docker.from_env()
+    client.images.get(IMAGE)
+    networks = client.networks.list(names=[NETWORK]) or [client.networks.create(NETWORK)]
+    gateway = networks[0].attrs["IPAM"]["Config"][0]["Gateway"]
+    # The hub runs on this host (in production it is a container on the same network): its API
+    # must be reachable from the containers and from its own services, so use the host's address
+    # on the route to the container network.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect((gateway, 9))
+        host = probe.getsockname()[0]
+    yield client, host
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def hub(engine, tmp_path_factory):
+    client, host = engine
+    workdir = tmp_path_factory.mktemp("docker-mode")
+    data = workdir / "data"
+    data.mkdir()
+    (data / "README").write_text("course datasets\n")
+    hub = HubProcess(workdir, ROSTER, {
+        "mode": "docker",
+        "data": {"dir": str(data)},
+        "docker": {"image": IMAGE, "network": NETWORK, "hub_connect_ip": host, "mem_limit": "1G",
+                   "cpu_limit": 1, "volume": f"hepcourse-test-{workdir.name}-{{username}}"},
+    })
+    hub.start()
+    yield hub
+    hub.stop()
+    for user in ROSTER["students"]:
+        for container in client.containers.list(all=True, filters={"name": f"jupyter-{user}"}):
+            container.remove(force=True)
+        for volume in client.volumes.list(filters={"name": f"hepcourse-test-{workdir.name}"}):
+            volume.remove(force=True)
+
+
+def student(hub, name):
+    """A logged-in student whose server is running (started if it is not)."""
+    user = HubUser(hub, name)
+    assert user.login(PASSWORD).status_code == 302
+    if not user.api("GET", f"/users/{name}").json().get("server"):
+        user.spawn(timeout=180)
+    return user
+
+
+def stop_server(user):
+    assert user.api("DELETE", f"/users/{user.name}/server").status_code in (202, 204)
+    deadline = time.monotonic() + 60
+    while user.api("GET", f"/users/{user.name}").json().get("server") and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
+def container_of(client, name):
+    (container,) = client.containers.list(filters={"name": f"jupyter-{name}"})
+    return container
+
+
+def test_students_get_the_course_in_their_own_container(hub, engine):
+    client, _ = engine
+    alice, bob = student(hub, "alice"), student(hub, "bob")
+    for user in (alice, bob):
+        names = {i["name"] for i in user.server("GET", "/contents/modules").json()["content"]}
+        assert {"01_python", "06_ml_in_hep"} <= names
+        out = user.execute("import os\nprint(os.getuid(), os.environ['JUPYTERHUB_USER'])\n6 * 7")
+        settings = load_settings(hub.settings_path)
+        assert out == f"{uid_of(user.name, settings['hub']['state_dir'])} {user.name}\n42"
+    container = container_of(client, "alice")
+    assert container.attrs["HostConfig"]["Memory"] == 1024**3
+    checks = alice.execute(
+        "import os, errno\n"
+        "socks = [p for p in ('/var/run/docker.sock', '/run/docker.sock', '/run/podman/podman.sock') if os.path.exists(p)]\n"
+        "try:\n    open('/srv/hepcourse/data/x', 'w')\n    ro = False\nexcept OSError as e:\n    ro = e.errno == errno.EROFS\n"
+        "print(socks, 'DOCKER_HOST' in os.environ, ro, open('/srv/hepcourse/data/README').read().strip(), sorted(os.listdir('/home')))")
+    assert checks == "[] False True course datasets ['jovyan']\n"
+
+
+def test_student_files_survive_server_and_hub_restarts(hub):
+    alice = student(hub, "alice")
+    note = {"type": "file", "format": "text", "content": "my notes\n"}
+    assert alice.server("PUT", "/contents/notes.txt", json=note).status_code in (200, 201)
+    stop_server(alice)                      # the container is removed; the home volume stays
+    alice = student(hub, "alice")
+    assert alice.server("GET", "/contents/notes.txt").json()["content"] == "my notes\n"
+    stop_server(alice)
+    hub.stop()
+    hub.start()
+    alice = student(hub, "alice")
+    assert alice.server("GET", "/contents/notes.txt").json()["content"] == "my notes\n"
+
+
+def test_a_student_cannot_read_anothers_home_or_submission(hub):
+    subprocess.run([str(REPO / ".venv/bin/hepcourse"), "grade", "release", "01_python"], check=True,
+                   env={**os.environ, "HEPCOURSE_SETTINGS": str(hub.settings_path)}, capture_output=True)
+    alice, bob = student(hub, "alice"), student(hub, "bob")
+    for action in ("fetch", "submit"):
+        r = bob.http.post(f"{hub.url}/user/bob/assignments/{action}",
+                          data={"course_id": "mlhep", "assignment_id": "01_python"},
+                          headers={"Authorization": f"token {bob.token or bob.new_token()}"}, timeout=120)
+        assert r.json()["success"], r.text
+    inbound = "/srv/nbgrader/exchange/mlhep/inbound"
+    settings = load_settings(hub.settings_path)
+    (bobs,) = [p.name for p in (hub.workdir / "state" / "exchange" / "mlhep" / "inbound").iterdir()]
+    assert bobs.startswith("bob+")
+    out = alice.execute(
+        "import os\nresults = []\n"
+        f"for attempt in (lambda: os.listdir({inbound!r}), lambda: os.listdir({inbound + '/' + bobs!r}),\n"
+        f"                lambda: open({inbound + '/' + bobs + '/homework.ipynb'!r}).read()):\n"
+        "    try:\n        attempt()\n        results.append('read')\n"
+        "    except PermissionError:\n        results.append('refused')\n"
+        "print(results)")
+    assert out == "['refused', 'refused', 'refused']\n"
+    assert uid_of("alice", settings["hub"]["state_dir"]) != uid_of("bob", settings["hub"]["state_dir"])
