@@ -14,12 +14,13 @@ export HEPCOURSE_DATA_DIR ?= $(CURDIR)/.cache/data
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 NOTEBOOKS := $(wildcard modules/*/*.ipynb)
 
-.PHONY: help run test test-containers images postgres test-fast data bench-hub bench-data bench-grade bench-gpu lint strip lock venv clean
+.PHONY: help run test test-browser test-containers images postgres test-fast data bench-hub bench-data bench-grade bench-gpu lint strip lock venv clean
 
 help:
 	@echo "make run        start the course hub (local mode; PORT=8001 MODE=docker to override)"
 	@echo "make test       run the whole test suite (starts a real hub, executes every notebook)"
 	@echo "make test-fast  unit tests only (no hub, no notebooks)"
+	@echo "make test-browser  every role's paths in Debian's chromium (Playwright)"
 	@echo "make test-containers  docker mode against podman with the slim course image"
 	@echo "make images     the course images (CPU, CUDA) from the pinned environment"
 	@echo "make data       generate the course datasets offline (SCALE=ci|course|full)"
@@ -40,20 +41,31 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --progress-bar off -c requirements.lock -e '.[dev]'
 	@touch $@
 
-venv: $(STAMP)
+# The hub's proxy: JupyterHub's reference configurable-http-proxy (Node), pinned by its lock.
+PROXY := hub/proxy/node_modules/.bin/configurable-http-proxy
+$(PROXY): hub/proxy/package.json hub/proxy/package-lock.json
+	cd hub/proxy && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
 
-run: $(STAMP)
+venv: $(STAMP) $(PROXY)
+
+run: $(STAMP) $(PROXY)
 	@$(BIN)/hepcourse hub $(if $(PORT),--port $(PORT)) $(if $(MODE),--mode $(MODE))
 
-test: $(STAMP) postgres
+test: $(STAMP) $(PROXY) postgres
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	@$(MAKE) --no-print-directory test-browser
 	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory test-containers; \
 	 else echo "container tier skipped: it needs root (podman, debootstrap); run make test-containers as root"; fi
+
+# Every role's paths in a real browser: Playwright driving Debian's chromium.
+test-browser: $(STAMP) $(PROXY) /usr/bin/chromium
+	$(BIN)/python -m pytest -m browser tests/browser
 
 # docker mode against a real engine: podman (installed and configured if missing) serving the
 # Docker API, the slim course image built offline from a host-side wheelhouse.
 PODMAN_SOCKET := $(CURDIR)/.state/podman/podman.sock
-test-containers: $(STAMP)
+test-containers: $(STAMP) $(PROXY)
 	images/podman-setup.sh $(PODMAN_SOCKET)
 	images/base.sh
 	images/wheelhouse.sh test
@@ -88,7 +100,7 @@ bench-grade: $(STAMP)
 bench-gpu: $(STAMP)
 	$(BIN)/python bench/bench_gpu.py
 
-bench-hub: $(STAMP) /usr/bin/chromium
+bench-hub: $(STAMP) $(PROXY) /usr/bin/chromium
 	$(BIN)/python bench/bench_hub.py
 
 # Debian's browser for Playwright (never a downloaded one).
@@ -111,4 +123,4 @@ lock:
 	@echo "requirements.lock: $$(wc -l < requirements.lock) pinned packages"
 
 clean:
-	rm -rf $(VENV) build .state .cache
+	rm -rf $(VENV) build .state .cache hub/proxy/node_modules

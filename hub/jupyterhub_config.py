@@ -12,7 +12,6 @@ Start it with ``make run`` (which checks the settings and ports first), or direc
 """
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -46,7 +45,11 @@ c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
 c.JupyterHub.template_vars = {"announcement_login": course["title"]}
 c.ConfigurableHTTPProxy.pid_file = str(state / "jupyterhub-proxy.pid")
-c.ConfigurableHTTPProxy.command = [shutil.which("configurable-http-proxy", path=BIN) or "configurable-http-proxy"]
+# JupyterHub's reference proxy (Node; `make` installs it from hub/proxy/package-lock.json).
+PROXY = HERE / "proxy" / "node_modules" / ".bin" / "configurable-http-proxy"
+if not PROXY.exists():
+    sys.exit(f"hepcourse: the proxy is not installed ({PROXY}): run `make venv` (npm ci in hub/proxy)")
+c.ConfigurableHTTPProxy.command = [str(PROXY)]
 
 # --- who may log in: the roster, whatever checks the password ---------------------------------
 c.Authenticator.allowed_users = roster.users

@@ -1,0 +1,58 @@
+"""Browser tier: Playwright driving Debian's chromium (headless, never a downloaded browser)
+against a real hub. Screenshots of every path go to test-artifacts/browser/ (kept on failure
+and success alike, for looking at)."""
+
+import shutil
+
+import pytest
+from support import REPO
+
+from hepcourse.data.store import data_dir
+from hepcourse.hubprocess import HubProcess
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+ARTIFACTS = REPO / "test-artifacts" / "browser"
+ROSTER = {"instructors": ["prof"], "facilitators": ["ta"], "students": ["alice", "bob"]}
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium")
+    if not chromium:
+        pytest.fail("Debian's chromium is missing: `make test-browser` installs it")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory, ci_data):
+    hub = HubProcess(tmp_path_factory.mktemp("browser"), ROSTER,
+                     {"data": {"dir": str(data_dir()), "scale": "ci"}})
+    hub.start()
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture
+def page(browser, request):
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    yield page
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"))
+    context.close()
+
+
+def login(page, hub, name, password):
+    """Log in through the hub's form and wait for JupyterLab (whatever workspace it restores)."""
+    page.goto(f"{hub.url}/hub/login")
+    page.fill("#username_input", name)
+    page.fill("#password_input", password)
+    page.click("#login_submit")
+    page.wait_for_selector("#jp-main-dock-panel")
