@@ -19,16 +19,13 @@ one submission never counts another's processes.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import fcntl
 import os
 import re
-import resource
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -37,8 +34,6 @@ from traitlets import Int, Unicode
 
 from ..errors import UserError
 
-# Variables a course notebook may see; everything else (tokens, hub secrets) is dropped.
-KEEP_ENV = re.compile(r"^(PATH|LANG|LC_\w+|TZ|PYTHONPATH|OMP_NUM_THREADS|MKL_NUM_THREADS|MPLBACKEND|HEPCOURSE_\w+)$")
 SIZE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([KMGT]?)$")
 
 
@@ -55,17 +50,6 @@ def parse_size(text: str) -> int:
     return int(float(number) * 1024 ** " KMGT".index(unit or " "))
 
 
-@dataclass(frozen=True)
-class Limits:
-    memory: int        # bytes of address space
-    cpu_seconds: int
-    processes: int
-
-    @classmethod
-    def from_settings(cls, sandbox: dict) -> Limits:
-        return cls(parse_size(sandbox["memory"]), sandbox["cpu_seconds"], sandbox["processes"])
-
-
 def check_available() -> None:
     """Raise SandboxError unless this process can build sandboxes (root, unshare)."""
     if os.geteuid() != 0:
@@ -78,7 +62,7 @@ def check_available() -> None:
 
 
 class SandboxedKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernels start inside the sandbox (configured per worker)."""
+    """A kernel manager whose kernels start inside the sandbox (``confine.py`` on the kernel side)."""
 
     sandbox_uid = Int(64000, help="uid (and gid) the kernel runs as").tag(config=True)
     memory = Int(6 * 1024**3, help="address-space limit in bytes").tag(config=True)
@@ -99,7 +83,7 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def format_kernel_cmd(self, extra_arguments=None):
         kernel = super().format_kernel_cmd(extra_arguments)
-        return ["unshare", "--net", sys.executable, "-m", "hepcourse.grading.sandbox",
+        return ["unshare", "--net", sys.executable, "-m", "hepcourse.grading.confine",
                 "--uid", str(self.sandbox_uid), "--workdir", self.workdir,
                 "--memory", str(self.memory), "--cpu-seconds", str(self.cpu_seconds),
                 "--processes", str(self.processes), "--", *kernel]
@@ -149,54 +133,3 @@ def kill_all(uid: int) -> int:
         killed += len(victims)
     return killed
 
-
-def confine(workdir: Path, limits: Limits) -> dict:
-    """In the starting kernel process (root, new network namespace): set ``limits`` (inherited
-    through the exec) and return the environment the kernel gets."""
-    resource.setrlimit(resource.RLIMIT_AS, (limits.memory, limits.memory))
-    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
-    resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    os.umask(0o077)
-    os.chdir(workdir)
-    env = {key: value for key, value in os.environ.items() if KEEP_ENV.match(key)}
-    env.update(HOME=str(workdir), MPLCONFIGDIR=str(workdir / ".matplotlib"), TMPDIR=str(workdir),
-               XDG_CACHE_HOME=str(workdir / ".cache"), JUPYTER_RUNTIME_DIR=str(workdir / ".runtime"),
-               IPYTHONDIR=str(workdir / ".ipython"))
-    return env
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m hepcourse.grading.sandbox",
-                                     description="Start a kernel confined (used by SandboxedKernelManager).")
-    parser.add_argument("--uid", type=int, required=True)
-    parser.add_argument("--workdir", type=Path, required=True)
-    parser.add_argument("--memory", type=int, required=True)
-    parser.add_argument("--cpu-seconds", type=int, required=True)
-    parser.add_argument("--processes", type=int, required=True)
-    parser.add_argument("kernel", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
-    kernel = args.kernel[1:] if args.kernel[:1] == ["--"] else args.kernel
-    # The connection file holds the kernel's key and lives in the grader's private runtime
-    # folder: hand the sandbox a copy it can read.
-    flag = kernel.index("-f")
-    copy = args.workdir / "connection.json"
-    shutil.copyfile(kernel[flag + 1], copy)
-    os.chown(copy, args.uid, args.uid)
-    kernel[flag + 1] = str(copy)
-    env = confine(args.workdir, Limits(args.memory, args.cpu_seconds, args.processes))
-    # The kernel's own start-up chatter would flood the facilitator's terminal (and a progress
-    # bar): it goes to a log in the sandbox; cell outputs travel over the kernel protocol.
-    log = os.open(args.workdir / "kernel.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.fchown(log, args.uid, args.uid)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    # setpriv drops to the uid as it execs the kernel, so an interpreter installed under a
-    # private folder (pyenv in /root) still starts; the kernel itself holds no privileges.
-    uid = str(args.uid)
-    os.execvpe("setpriv", ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--",
-                           *kernel], env)
-
-
-if __name__ == "__main__":
-    main()
