@@ -159,3 +159,16 @@ def test_sandbox_uids_are_exclusive_and_cleaned_up():
 
 def owned(uid):
     return [p for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == uid]
+
+
+def test_workers_grade_with_the_callers_environment_of_now(course, monkeypatch):
+    """The worker pool's forkserver outlives one autograde: a later call's environment (the data
+    folder and scale the kernels read) must still reach the kernels."""
+    monkeypatch.setenv("HEPCOURSE_PROBE", "first")
+    submit(course, "early", answered(course, GOOD_ADD, GOOD_DOUBLE))
+    autograde(course, ASSIGNMENT, ["early"], workers=1, progress=False)
+    monkeypatch.setenv("HEPCOURSE_PROBE", "second")
+    probe = "import os\nassert os.environ['HEPCOURSE_PROBE'] == 'second'\n" + GOOD_ADD
+    submit(course, "late", answered(course, probe, GOOD_DOUBLE))
+    (late,) = autograde(course, ASSIGNMENT, ["late"], workers=1, progress=False)
+    assert late.score == 10

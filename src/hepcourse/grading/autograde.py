@@ -68,7 +68,11 @@ def pipeline_config(settings: dict, sandbox_uid: int | None) -> Config:
 _worker: dict = {}
 
 
-def _start_worker(settings: dict, sandboxed: bool) -> None:
+def _start_worker(settings: dict, sandboxed: bool, environ: dict) -> None:
+    # The forkserver was started with the environment of its first use: take the caller's now
+    # (data folder, data scale), which the kernels inherit.
+    os.environ.clear()
+    os.environ.update(environ)
     _worker["course"] = Course(settings)
     uid = claim_uid(settings["grading"]["sandbox"]["uid"]) if sandboxed else None
     _worker["api"] = _worker["course"].api(pipeline_config(settings, uid))   # one per worker
@@ -145,7 +149,7 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
             course.build([assignment])
     outcomes = []
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"),
-                             initializer=_start_worker, initargs=(settings, sandbox)) as pool:
+                             initializer=_start_worker, initargs=(settings, sandbox, dict(os.environ))) as pool:
         futures = {pool.submit(_grade, assignment, student): student for student in students}
         for future in tqdm(as_completed(futures), total=len(futures), desc=f"autograde {assignment}",
                            unit="submission", disable=not progress):
