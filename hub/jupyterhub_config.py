@@ -18,9 +18,11 @@ from pathlib import Path
 from hepcourse.auth import SHARED_PASSWORD, check_authenticator, demo_passwords, roster_auth_hook
 from hepcourse.config import REPO_ROOT as REPO
 from hepcourse.config import ConfigError, load_settings
+from hepcourse.content import module_index
 from hepcourse.grading.course import Course
 from hepcourse.net import free_port
 from hepcourse.roster import load_roster
+from hepcourse.seminar import SHARE_MODES, custom_scopes, scope
 
 c = get_config()  # noqa: F821 (provided by JupyterHub)
 
@@ -43,7 +45,18 @@ state.mkdir(parents=True, exist_ok=True)
 c.JupyterHub.bind_url = f"http://{hub['ip']}:{hub['port']}"
 c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
-c.JupyterHub.template_vars = {"announcement_login": course["title"]}
+# Branded pages: the login page and a course landing page (modules, live seminars) that users
+# reach after logging in (hub/templates).
+c.JupyterHub.template_paths = [str(HERE / "templates")]
+c.JupyterHub.logo_file = str(HERE / "templates" / "logo.svg")
+c.JupyterHub.default_url = "/hub/home"
+c.JupyterHub.template_vars = {
+    "course": course,
+    "course_modules": module_index(settings["content"]["source"]),
+    "students": sorted(roster.students),
+    "staff_group": f"formgrade-{course['id']}",
+    "share_modes": {mode: [scope(a) for a in actions] for mode, actions in SHARE_MODES.items()},
+}
 c.ConfigurableHTTPProxy.pid_file = str(state / "jupyterhub-proxy.pid")
 # JupyterHub's reference proxy (Node; `make` installs it from hub/proxy/package-lock.json).
 PROXY = HERE / "proxy" / "node_modules" / ".bin" / "configurable-http-proxy"
@@ -110,6 +123,19 @@ c.JupyterHub.load_roles.append({
     "groups": [f"formgrade-{course['id']}"],
     "scopes": ["access:services!service=formgrader"],
 })
+
+# Live seminars (hepcourse.seminar): staff share their server with each student; what the room
+# may do there (read, write, execute: custom scopes in the share) is checked by the server.
+c.JupyterHub.custom_scopes = custom_scopes()
+c.JupyterHub.load_roles += [
+    {"name": "seminar-host", "groups": [f"formgrade-{course['id']}"],
+     "scopes": ["shares!user", "read:users:name", f"{scope('execute')}!user"]},
+    # Instructors are hub admins: they keep full use of every server (helping a student).
+    {"name": "instructor-servers", "users": list(roster.instructors), "scopes": [scope("execute")]},
+]
+c.Spawner.oauth_client_allowed_scopes = [f"{scope(a)}!server" for a in ("read", "write", "execute")]
+# The server's own token also reads the shares of the server (hepcourse.singleuser).
+c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server", "read:shares!server"]
 
 # --- user servers: common -------------------------------------------------------------------
 c.Spawner.default_url = "/lab"

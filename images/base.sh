@@ -8,7 +8,7 @@ podman image exists "$name" && exit 0
 root=$(cd "$(dirname "$0")/.." && pwd)
 rootfs=$root/build/rootfs
 if ! [ -x "$rootfs/usr/bin/python3" ]; then
-    rm -rf "$rootfs"
+    rm -rf "$rootfs" && mkdir -p "$root/build"
     debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates bookworm "$rootfs" \
         >"$root/build/debootstrap.log"
 fi

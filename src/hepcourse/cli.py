@@ -7,6 +7,7 @@
     hepcourse data list|generate|fetch|verify|path   the course datasets
     hepcourse grade build|release|collect|autograde|feedback|export|status
                                                      the homework cycle (nbgrader)
+    hepcourse seminar push MODULE                    a fresh seminar notebook in every home
 """
 
 from __future__ import annotations
@@ -109,6 +110,9 @@ def parser() -> argparse.ArgumentParser:
     from .grading.cli import add_parser as add_grade_parser
 
     add_grade_parser(sub)
+    from .seminar import add_parser as add_seminar_parser
+
+    add_seminar_parser(sub)
     return p
 
 

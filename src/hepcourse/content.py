@@ -10,6 +10,8 @@ Merge rules follow nbgitpuller's:
 - a file removed upstream is removed from the home only if the student never touched it.
 
 What was delivered is remembered in ``~/.hepcourse/delivered.json`` (path -> sha256).
+``push`` delivers one file now (an instructor's "everyone open this"), to the same rules except
+that a student's own version is never renamed: the fresh copy lands beside it.
 """
 
 from __future__ import annotations
@@ -66,10 +68,7 @@ def sync(source: str | Path, dest: str | Path, exclude=DEFAULT_EXCLUDE) -> SyncR
     source, dest = Path(source), Path(dest)
     if not source.is_dir():
         raise FileNotFoundError(f"course content folder {source} does not exist")
-    manifest_path = dest.parent / MANIFEST
-    delivered: dict[str, str] = {}
-    if manifest_path.exists():
-        delivered = json.loads(manifest_path.read_text()).get(dest.name, {})
+    delivered = _load_manifest(dest)
     report = SyncReport()
     upstream = course_files(source, exclude)
     stamp = time.strftime("%Y%m%d%H%M%S")
@@ -106,11 +105,61 @@ def sync(source: str | Path, dest: str | Path, exclude=DEFAULT_EXCLUDE) -> SyncR
             report.removed.append(rel)
         del delivered[rel]
 
+    _save_manifest(dest, delivered)
+    return report
+
+
+def push(src: str | Path, dest: str | Path, rel: str) -> tuple[str, str]:
+    """Deliver ``src`` to ``dest/rel`` now. Returns (outcome, path written, relative to dest):
+    ``added`` (absent, or deleted by the student), ``updated`` (the student's copy was untouched),
+    ``current`` (already this version) or ``beside`` (the student changed theirs: it stays, the
+    fresh copy is written next to it as ``name_<timestamp>.ext``)."""
+    src, dest = Path(src), Path(dest)
+    delivered = _load_manifest(dest)
+    target, new_hash = dest / rel, sha256(src)
+    if not target.exists():
+        outcome = "added"
+    elif sha256(target) == new_hash:
+        outcome = "current"
+    elif sha256(target) == delivered.get(rel):
+        outcome = "updated"
+    else:
+        target = target.with_name(f"{target.stem}_{time.strftime('%Y%m%d%H%M%S')}{target.suffix}")
+        outcome = "beside"
+    if outcome != "current":
+        _copy(src, target)
+    if outcome != "beside":
+        delivered[rel] = new_hash
+        _save_manifest(dest, delivered)
+    return outcome, target.relative_to(dest).as_posix()
+
+
+def module_index(source: str | Path) -> list[dict]:
+    """The course's modules for its landing page: folder name, title (the README's heading) and
+    the notebooks students find in their home (homework comes through the Assignments tab)."""
+    modules = []
+    for folder in sorted(p for p in Path(source).iterdir() if p.is_dir() and p.name[:2].isdigit()):
+        readme = folder / "README.md"
+        heading = readme.read_text().splitlines()[0].lstrip("# ") if readme.exists() else folder.name
+        notebooks = [n.stem for n in sorted(folder.glob("*.ipynb")) if not n.name.startswith("homework")]
+        modules.append({"name": folder.name, "title": heading, "notebooks": notebooks,
+                        "homework": (folder / "homework.ipynb").exists()})
+    return modules
+
+
+def _load_manifest(dest: Path) -> dict[str, str]:
+    manifest_path = dest.parent / MANIFEST
+    if not manifest_path.exists():
+        return {}
+    return json.loads(manifest_path.read_text()).get(dest.name, {})
+
+
+def _save_manifest(dest: Path, delivered: dict[str, str]) -> None:
+    manifest_path = dest.parent / MANIFEST
     manifest_path.parent.mkdir(parents=True, exist_ok=True)
     all_delivered = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     all_delivered[dest.name] = delivered
     _atomic_write(manifest_path, json.dumps(all_delivered, indent=1, sort_keys=True))
-    return report
 
 
 def _copy(src: Path, target: Path) -> None:

@@ -3,6 +3,7 @@ against a real hub. Screenshots of every path go to test-artifacts/browser/ (kep
 and success alike, for looking at)."""
 
 import shutil
+from urllib.parse import quote
 
 import pytest
 from support import REPO
@@ -49,10 +50,19 @@ def page(browser, request):
     context.close()
 
 
-def login(page, hub, name, password):
-    """Log in through the hub's form and wait for JupyterLab (whatever workspace it restores)."""
+def login(page, hub, name, password, lab=True):
+    """Log in through the hub's form: the course landing page; then, with ``lab``, go on to
+    JupyterLab (starting the server) and wait for it, whatever workspace it restores."""
     page.goto(f"{hub.url}/hub/login")
     page.fill("#username_input", name)
     page.fill("#password_input", password)
     page.click("#login_submit")
+    page.wait_for_selector("#course-home")
+    if lab:
+        open_in_lab(page, hub, name, "lab")
+
+
+def open_in_lab(page, hub, owner, path):
+    """What the landing page's links do: /hub/spawn starts the server if needed, then goes on."""
+    page.goto(f"{hub.url}/hub/spawn?next={quote(f'/user/{owner}/{path}')}")
     page.wait_for_selector("#jp-main-dock-panel")

@@ -8,9 +8,22 @@ from hepcourse.hubprocess import PASSWORD
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
 
+def test_student_lands_on_the_course_page_and_the_login_is_branded(page, hub):
+    page.goto(f"{hub.url}/hub/login")
+    assert page.locator("#course-brand h1").inner_text() == "Machine Learning in High-Energy Physics"
+    assert page.title().startswith("Machine Learning in High-Energy Physics")
+    login(page, hub, "alice", PASSWORD, lab=False)
+    rows = page.locator("#modules tr")
+    assert rows.count() == 6 and rows.first.inner_text().startswith("Module 1")
+    assert page.locator("#seminar-host").count() == 0  # students get no sharing controls
+    assert page.locator("#live-list").inner_text() == "Nothing is shared with you right now."
+
+
 def test_student_runs_the_module_02_lecture_and_sees_a_plot(page, hub):
-    login(page, hub, "alice", PASSWORD)
-    page.goto(f"{hub.url}/user/alice/lab/tree/modules/02_intro_ml/lecture.ipynb")
+    login(page, hub, "alice", PASSWORD, lab=False)
+    # From the landing page's module list straight into the notebook.
+    page.locator("#modules tr", has_text="Module 2").get_by_role("link", name="lecture").click()
+    page.wait_for_url("**/user/alice/lab/tree/modules/02_intro_ml/lecture.ipynb")
     page.wait_for_selector(".jp-Notebook .jp-CodeCell")
     page.wait_for_selector(".jp-StatusBar-TextItem:has-text('Idle')")   # kernel connected
     page.get_by_role("menuitem", name="Run", exact=True).click()
