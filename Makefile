@@ -29,7 +29,7 @@ help:
 	@echo "make bench-grade sandboxed parallel autograde vs serial nbgrader (40 submissions)"
 	@echo "make bench-gpu  training-step time CPU vs GPU (modules 04 and 05; skips without CUDA)"
 	@echo "make lint       ruff"
-	@echo "make strip      clear outputs from the course notebooks"
+	@echo "make strip      clear outputs from the course notebooks, set the lectures' slide breaks"
 	@echo "make lock       re-resolve requirements.lock from pyproject.toml"
 
 # The environment: Python 3.11 venv with the project installed against the lock file.
@@ -112,6 +112,7 @@ lint: $(STAMP)
 
 strip: $(STAMP)
 	$(BIN)/jupyter nbconvert --log-level=WARN --clear-output --inplace $(NOTEBOOKS)
+	$(BIN)/hepcourse content slides $(wildcard modules/*/lecture.ipynb)
 
 # Resolve the direct dependencies afresh in a throw-away venv and pin every package.
 lock:

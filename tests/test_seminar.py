@@ -76,3 +76,16 @@ def test_module_index_lists_what_students_open():
     assert first["title"].startswith("Module 1") and first["notebooks"] == ["lecture", "seminar"]
     assert all(m["homework"] for m in index)
 
+
+
+def test_every_lecture_heading_starts_a_slide():
+    import nbformat
+
+    for path in sorted(MODULES.glob("*/lecture.ipynb")):
+        notebook = nbformat.read(path, 4)
+        assert content.mark_slides(notebook) == 0, f"{path}: slide breaks missing (make strip sets them)"
+        assert sum(c.metadata.get("slideshow", {}).get("slide_type") == "slide" for c in notebook.cells) >= 5
+
+
+def test_module_index_of_a_missing_folder_is_empty(tmp_path):
+    assert content.module_index(tmp_path / "nowhere") == []

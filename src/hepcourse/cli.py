@@ -4,6 +4,7 @@
     hepcourse check                                  validate settings and roster
     hepcourse config docs                            every setting, its default and meaning
     hepcourse content sync SOURCE DEST               deliver course files (nbgitpuller rules)
+    hepcourse content slides NOTEBOOK...             slide breaks (RISE) at the headings
     hepcourse data list|generate|fetch|verify|path   the course datasets
     hepcourse grade build|release|collect|autograde|feedback|export|status
                                                      the homework cycle (nbgrader)
@@ -61,6 +62,19 @@ def _content_sync(args) -> int:
     return 0
 
 
+def _content_slides(args) -> int:
+    import nbformat
+
+    from .content import mark_slides
+
+    for path in args.notebooks:
+        notebook = nbformat.read(path, as_version=4)
+        if mark_slides(notebook):
+            nbformat.write(notebook, path)
+            print(f"{path}: slide breaks set")
+    return 0
+
+
 def _data(args) -> int:
     from .data import cli as data_cli  # pandas, awkward, uproot: only for data commands
 
@@ -106,6 +120,9 @@ def parser() -> argparse.ArgumentParser:
     sync.add_argument("source")
     sync.add_argument("dest")
     sync.set_defaults(func=_content_sync)
+    slides = content.add_parser("slides", help="slide breaks (RISE) at a notebook's headings")
+    slides.add_argument("notebooks", nargs="+", metavar="NOTEBOOK")
+    slides.set_defaults(func=_content_slides)
     add_data_parser(sub)
     from .grading.cli import add_parser as add_grade_parser
 

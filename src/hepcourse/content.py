@@ -136,15 +136,33 @@ def push(src: str | Path, dest: str | Path, rel: str) -> tuple[str, str]:
 
 def module_index(source: str | Path) -> list[dict]:
     """The course's modules for its landing page: folder name, title (the README's heading) and
-    the notebooks students find in their home (homework comes through the Assignments tab)."""
+    the notebooks students find in their home (homework comes through the Assignments tab).
+    No folder, no modules: delivery reports a missing folder when a server starts."""
     modules = []
-    for folder in sorted(p for p in Path(source).iterdir() if p.is_dir() and p.name[:2].isdigit()):
+    folders = Path(source).iterdir() if Path(source).is_dir() else []
+    for folder in sorted(p for p in folders if p.is_dir() and p.name[:2].isdigit()):
         readme = folder / "README.md"
         heading = readme.read_text().splitlines()[0].lstrip("# ") if readme.exists() else folder.name
         notebooks = [n.stem for n in sorted(folder.glob("*.ipynb")) if not n.name.startswith("homework")]
         modules.append({"name": folder.name, "title": heading, "notebooks": notebooks,
                         "homework": (folder / "homework.ipynb").exists()})
     return modules
+
+
+SLIDE_LEVELS = {"# ": "slide", "## ": "slide", "### ": "subslide"}
+
+
+def mark_slides(notebook) -> int:
+    """Slide breaks for RISE at the headings: a new slide at each ``#``/``##``, a subslide at
+    each ``###``; other cells continue the slide above. Returns how many cells changed."""
+    changed = 0
+    for cell in notebook.cells:
+        level = next((kind for head, kind in SLIDE_LEVELS.items()
+                      if cell.cell_type == "markdown" and cell.source.startswith(head)), None)
+        if level and cell.metadata.get("slideshow", {}).get("slide_type") != level:
+            cell.metadata["slideshow"] = {"slide_type": level}
+            changed += 1
+    return changed
 
 
 def _load_manifest(dest: Path) -> dict[str, str]:

@@ -1,12 +1,14 @@
 """The homework cycle in the browser: a student fetches, answers, validates and submits from the
-Assignments tab; the facilitator's side runs through `hepcourse grade`."""
+Assignments tab; the facilitator collects, autogrades (the sandboxed pipeline, through
+grading/nbgrader_config.py) and releases feedback in formgrader; the student reads the score."""
 
 import os
 import subprocess
+from typing import NamedTuple
 
 import nbformat
 import pytest
-from conftest import login
+from conftest import ARTIFACTS, login
 from support import REPO
 
 from hepcourse.grading.samples import answer_cells, solved
@@ -39,6 +41,43 @@ def save(page):
     if changed.count():
         changed.get_by_role("button", name="Overwrite").click()
         saved.wait_for()
+
+
+class Score(NamedTuple):
+    points: float
+    total: float
+
+
+def formgrader_cycle(browser, hub, student) -> Score:
+    """Collect, autograde ``student``, generate and release feedback: formgrader's buttons."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(240_000)
+    try:
+        login(page, hub, "ta", PASSWORD, lab=False)
+        page.goto(f"{hub.url}/services/formgrader/formgrader")
+
+        def click_and_confirm(locator, message):
+            locator.click()
+            page.get_by_text(message).wait_for()
+            page.locator(".modal-footer button").first.click()
+            page.get_by_text(message).wait_for(state="hidden")
+
+        row = page.locator("tr", has_text=ASSIGNMENT)
+        click_and_confirm(row.locator("td.collect a"), f"Successfully collected submissions of '{ASSIGNMENT}'.")
+        row.locator("td.num-submissions a").click()
+        submission = page.locator("tr", has_text=student)
+        click_and_confirm(submission.locator("td.autograde a"),
+                          f"Successfully autograded '{ASSIGNMENT}' for student '{student}'.")
+        page.reload()
+        points, total = submission.locator("td.score").inner_text().split(" / ")
+        page.goto(f"{hub.url}/services/formgrader/formgrader")
+        click_and_confirm(row.locator("td.generate-feedback a"), f"Successfully generated feedback of '{ASSIGNMENT}'.")
+        click_and_confirm(row.locator("td.release-feedback a"), f"Successfully released feedback of '{ASSIGNMENT}'.")
+        return Score(float(points), float(total))
+    finally:
+        page.screenshot(path=str(ARTIFACTS / "formgrader-after-feedback.png"))
+        context.close()
 
 
 def test_student_fetches_answers_validates_submits_and_reads_feedback(page, hub):
@@ -80,17 +119,13 @@ def test_student_fetches_answers_validates_submits_and_reads_feedback(page, hub)
     submitted = nbformat.read(submission / "homework.ipynb", 4)
     assert submitted.cells[first].source.strip() == solved(instructor.cells[first].source).strip()
 
-    # The facilitator grades and returns feedback; the student fetches it and reads the score.
-    grade(hub, "collect", ASSIGNMENT)
-    summary = grade(hub, "autograde", ASSIGNMENT)
-    grade(hub, "feedback", ASSIGNMENT)
-    (row,) = [line for line in summary.splitlines() if line.startswith("alice")]
-    score = row.split()[1]                       # "8 / 100": the first task's tests passed
-    assert 0 < float(score) < float(row.split()[3])
+    # The facilitator grades and returns feedback in formgrader, in a browser of their own.
+    score = formgrader_cycle(page.context.browser, hub, "alice")
+    assert 0 < score.points < score.total   # the first task's tests passed, the rest not
     open_assignments(page)
     page.locator("#submitted_assignments_list .list_item", has_text=ASSIGNMENT).get_by_role(
         "button", name="Fetch Feedback").click()
     page.wait_for_timeout(2000)
     (stamp,) = (hub.homes / "alice" / "mlhep" / ASSIGNMENT / "feedback").iterdir()
     page.goto(f"{hub.url}/user/alice/files/mlhep/{ASSIGNMENT}/feedback/{stamp.name}/homework.html")
-    assert page.get_by_text(f"Score: {float(score):.1f}").count() >= 1
+    assert page.get_by_text(f"Score: {score.points:.1f}").count() >= 1

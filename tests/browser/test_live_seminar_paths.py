@@ -1,5 +1,5 @@
-"""An instructor runs a seminar live: the seminar notebook shared with the room, a student
-following the instructor's edits as they are typed (and editing too)."""
+"""An instructor runs a seminar live: a lecture as slides (RISE), the seminar notebook shared
+with the room, a student following the instructor's edits as they are typed (and editing too)."""
 
 import pytest
 from conftest import ARTIFACTS, login, open_in_lab
@@ -27,6 +27,23 @@ def two_pages(browser):
         p.screenshot(path=str(ARTIFACTS / f"live-seminar-{who}.png"))
     for c in contexts:
         c.close()
+
+
+def test_instructor_presents_a_lecture_as_slides(page, hub):
+    login(page, hub, "prof", ADMIN_PASSWORD)
+    open_in_lab(page, hub, "prof", "lab/tree/modules/04_neural_nets/lecture.ipynb")
+    page.wait_for_selector(".jp-Notebook .jp-CodeCell")
+    # RISE's toolbar button: the slides beside the notebook (a frame of the server's own page).
+    page.locator(".jp-NotebookPanel-toolbar [data-command='RISE:preview']").click()
+    page.frame_locator("iframe").first.locator(".reveal .slides section.present").first.wait_for()
+    # Full screen for the room: the same slideshow page on its own, a slide per section.
+    page.goto(f"{hub.url}/user/prof/rise/modules/04_neural_nets/lecture.ipynb")
+    page.wait_for_selector(".reveal .slides section.present")
+    assert page.locator(".reveal .slides > section").count() >= 5
+    assert "Module 4" in page.locator(".reveal .slides section.present").first.inner_text()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_selector(".reveal .slides section.present:has-text('1. The perceptron')")
+    page.wait_for_timeout(1000)  # the slide transition, for the screenshot
 
 
 def test_instructor_shares_the_seminar_and_a_student_follows_edits_live(two_pages, hub):
