@@ -60,7 +60,7 @@ test: $(STAMP) $(PROXY) postgres
 
 # Every role's paths in a real browser: Playwright driving Debian's chromium.
 test-browser: $(STAMP) $(PROXY) /usr/bin/chromium
-	$(BIN)/python -m pytest -m browser tests/browser
+	$(BIN)/python -m pytest -m browser --durations=0 tests/browser
 
 # docker mode against a real engine: podman (installed and configured if missing) serving the
 # Docker API, the slim course image built offline from a host-side wheelhouse.

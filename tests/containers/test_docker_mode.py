@@ -137,3 +137,23 @@ def test_a_student_cannot_read_anothers_home_or_submission(hub):
         "print(results)")
     assert out == "['refused', 'refused', 'refused']\n"
     assert uid_of("alice", settings["hub"]["state_dir"]) != uid_of("bob", settings["hub"]["state_dir"])
+
+
+def test_seminar_push_reaches_every_home_volume(hub):
+    alice, bob = student(hub, "alice"), student(hub, "bob")
+    seminar = "modules/04_neural_nets/seminar.ipynb"
+    mine = {"type": "notebook", "content": {"cells": [{"cell_type": "markdown", "metadata": {}, "source": "my notes"}],
+                                           "metadata": {}, "nbformat": 4, "nbformat_minor": 5}}
+    assert alice.server("PUT", f"/contents/{seminar}", json=mine).status_code in (200, 201)
+    assert bob.server("DELETE", f"/contents/{seminar}").status_code == 204
+    out = subprocess.run([str(REPO / ".venv/bin/hepcourse"), "seminar", "push", "04_neural_nets"], text=True,
+                         env={**os.environ, "HEPCOURSE_SETTINGS": str(hub.settings_path)}, capture_output=True,
+                         check=False)
+    assert out.returncode == 0, out.stderr
+    rows = {line.split()[0]: line.split()[1:] for line in out.stdout.splitlines()[2:]}
+    assert rows["alice"][0] == "beside" and rows["bob"] == ["added", seminar]
+    # Inside the containers: alice's copy untouched, the fresh one beside it; bob's back, his own.
+    assert alice.server("GET", f"/contents/{seminar}").json()["content"]["cells"][0]["source"] == "my notes"
+    assert alice.server("GET", f"/contents/{rows['alice'][1]}").json()["type"] == "notebook"
+    owner = bob.execute(f"import os\nprint(os.stat({seminar!r}).st_uid == os.getuid())")
+    assert owner == "True\n"
