@@ -97,3 +97,14 @@ def test_a_facilitator_may_share_too(hub):
     ta = user(hub, "ta", spawn=True)
     share(ta, "follow")
     assert ta.api("DELETE", "/shares/ta/").status_code == 204
+
+
+def test_instructors_keep_the_use_of_students_servers_and_facilitators_do_not(prof, hub):
+    alice = user(hub, "alice")
+    if not alice.api("GET", "/users/alice").json().get("server"):
+        alice.spawn()
+    assert prof.server("GET", "/contents/modules", user="alice").status_code == 200
+    kernel = prof.server("POST", "/kernels", user="alice", json={"name": "python3"})
+    assert kernel.status_code == 201
+    assert prof.server("DELETE", f"/kernels/{kernel.json()['id']}", user="alice").status_code == 204
+    assert user(hub, "ta").server("GET", "/contents/modules", user="alice").status_code in (403, 404)
