@@ -22,7 +22,7 @@ from hepcourse.content import module_index
 from hepcourse.grading.course import Course
 from hepcourse.net import free_port
 from hepcourse.roster import load_roster
-from hepcourse.seminar import SHARE_MODES, custom_scopes, scope
+from hepcourse.seminar import ACTIONS, SHARE_MODES, custom_scopes, scope, share_scopes
 
 c = get_config()  # noqa: F821 (provided by JupyterHub)
 
@@ -37,6 +37,7 @@ HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 mode = settings["mode"]
 course = settings["course"]
+graders = f"formgrade-{course['id']}"  # nbgrader's group of the course's graders (the roster's staff)
 hub = settings["hub"]
 state = Path(hub["state_dir"])
 state.mkdir(parents=True, exist_ok=True)
@@ -54,8 +55,10 @@ c.JupyterHub.template_vars = {
     "course": course,
     "course_modules": module_index(settings["content"]["source"]),
     "students": sorted(roster.students),
-    "staff_group": f"formgrade-{course['id']}",
-    "share_modes": {mode: [scope(a) for a in actions] for mode, actions in SHARE_MODES.items()},
+    "staff_group": graders,
+    "action_scopes": {action: scope(action) for action in ACTIONS},
+    # JupyterHub calls a callable value with the page's user (None before login).
+    "share_scopes": lambda user: {mode: share_scopes(user.name, mode) for mode in SHARE_MODES} if user else {},
 }
 c.ConfigurableHTTPProxy.pid_file = str(state / "jupyterhub-proxy.pid")
 # JupyterHub's reference proxy (Node; `make` installs it from hub/proxy/package-lock.json).
@@ -119,8 +122,8 @@ c.JupyterHub.services.append({
     },
 })
 c.JupyterHub.load_roles.append({
-    "name": f"formgrade-{course['id']}",
-    "groups": [f"formgrade-{course['id']}"],
+    "name": graders,
+    "groups": [graders],
     "scopes": ["access:services!service=formgrader"],
 })
 
@@ -128,12 +131,12 @@ c.JupyterHub.load_roles.append({
 # may do there (read, write, execute: custom scopes in the share) is checked by the server.
 c.JupyterHub.custom_scopes = custom_scopes()
 c.JupyterHub.load_roles += [
-    {"name": "seminar-host", "groups": [f"formgrade-{course['id']}"],
+    {"name": "seminar-host", "groups": [graders],
      "scopes": ["shares!user", "read:users:name", f"{scope('execute')}!user"]},
     # Instructors are hub admins: they keep full use of every server (helping a student).
     {"name": "instructor-servers", "users": list(roster.instructors), "scopes": [scope("execute")]},
 ]
-c.Spawner.oauth_client_allowed_scopes = [f"{scope(a)}!server" for a in ("read", "write", "execute")]
+c.Spawner.oauth_client_allowed_scopes = [f"{scope(a)}!server" for a in ACTIONS]
 # The server's own token also reads the shares of the server (hepcourse.singleuser).
 c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server", "read:shares!server"]
 

@@ -117,11 +117,12 @@ def push(src: str | Path, dest: str | Path, rel: str) -> tuple[str, str]:
     src, dest = Path(src), Path(dest)
     delivered = _load_manifest(dest)
     target, new_hash = dest / rel, sha256(src)
-    if not target.exists():
+    current = sha256(target) if target.exists() else None
+    if current is None:
         outcome = "added"
-    elif sha256(target) == new_hash:
+    elif current == new_hash:
         outcome = "current"
-    elif sha256(target) == delivered.get(rel):
+    elif current == delivered.get(rel):
         outcome = "updated"
     else:
         target = target.with_name(f"{target.stem}_{time.strftime('%Y%m%d%H%M%S')}{target.suffix}")
