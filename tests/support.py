@@ -1,9 +1,12 @@
 """Shared test helpers (importable from every test folder)."""
 
+import contextlib
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+from hepcourse.hubprocess import PASSWORD, HubProcess, HubUser
 
 REPO = Path(__file__).resolve().parents[1]
 HUB_CONFIG = REPO / "hub" / "jupyterhub_config.py"
@@ -28,3 +31,24 @@ def course_kernel_env(monkeypatch) -> None:
     monkeypatch.setenv("HEPCOURSE_SCALE", "ci")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("OMP_NUM_THREADS", str(max(1, cpu_budget() // workers)))
+
+
+@contextlib.contextmanager
+def running_hub(workdir: Path, roster: dict, settings: dict | None = None):
+    """A real hub for the tests of a module; stopping it must leave no process behind."""
+    hub = HubProcess(workdir, roster, settings)
+    hub.start()
+    yield hub
+    leaked = hub.stop()
+    assert not leaked, f"processes left behind: {leaked}"
+
+
+def logged_in(hub: HubProcess, name: str, password: str = PASSWORD, spawn: bool = False,
+              timeout: float = 120) -> HubUser:
+    """A user logged in through the hub's form; with ``spawn``, their server running (started
+    if it is not)."""
+    user = HubUser(hub, name)
+    assert user.login(password).status_code == 302
+    if spawn and not user.api("GET", f"/users/{name}").json().get("server"):
+        user.spawn(timeout)
+    return user

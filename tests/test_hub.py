@@ -9,6 +9,7 @@ import time
 
 import psutil
 import pytest
+from support import logged_in, running_hub
 
 from hepcourse.hubprocess import ADMIN_PASSWORD, PASSWORD, HubProcess, HubUser
 
@@ -19,17 +20,13 @@ ROSTER = {"instructors": ["prof"], "facilitators": ["ta"], "students": ["alice",
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory):
-    hub = HubProcess(tmp_path_factory.mktemp("hub"), ROSTER)
-    hub.start()
-    yield hub
-    leaked = hub.stop()
-    assert not leaked, f"processes left behind: {leaked}"
+    with running_hub(tmp_path_factory.mktemp("hub"), ROSTER) as hub:
+        yield hub
 
 
 @pytest.fixture(scope="module")
 def alice(hub):
-    user = HubUser(hub, "alice")
-    assert user.login(PASSWORD).status_code == 302
+    user = logged_in(hub, "alice")
     user.spawn()
     return user
 
@@ -58,13 +55,11 @@ def test_jupyterlab_is_the_ui_without_the_news_popup(alice):
 
 
 def test_groups_follow_the_roster(hub):
-    prof = HubUser(hub, "prof")
-    assert prof.login(ADMIN_PASSWORD).status_code == 302
+    prof = logged_in(hub, "prof", ADMIN_PASSWORD)
     users = {u["name"]: u for u in prof.api("GET", "/users").json()}
     assert users["prof"]["admin"] and not users["ta"]["admin"]
     assert users["alice"]["groups"] == ["nbgrader-mlhep"]
-    ta = HubUser(hub, "ta")
-    assert ta.login(PASSWORD).status_code == 302
+    ta = logged_in(hub, "ta")
     assert ta.api("GET", "/users/ta").json()["groups"] == ["formgrade-mlhep"]
 
 
@@ -82,8 +77,7 @@ def test_student_is_refused_instructor_endpoints(alice, hub):
 
 
 def test_student_cannot_use_another_students_server(hub, alice):
-    bob = HubUser(hub, "bob")
-    assert bob.login(PASSWORD).status_code == 302
+    bob = logged_in(hub, "bob")
     bob.spawn()
     refused = alice.server("GET", "/contents", user="bob")
     assert refused.status_code == 403

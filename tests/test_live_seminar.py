@@ -4,8 +4,9 @@ room may do there is decided per request by the user server's SeminarAuthorizer.
 import time
 
 import pytest
+from support import logged_in, running_hub
 
-from hepcourse.hubprocess import ADMIN_PASSWORD, PASSWORD, HubProcess, HubUser
+from hepcourse.hubprocess import ADMIN_PASSWORD
 from hepcourse.seminar import share_scopes
 from hepcourse.singleuser import SeminarAuthorizer
 
@@ -16,24 +17,13 @@ ROSTER = {"instructors": ["prof"], "facilitators": ["ta"], "students": ["alice",
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory):
-    hub = HubProcess(tmp_path_factory.mktemp("seminar"), ROSTER)
-    hub.start()
-    yield hub
-    leaked = hub.stop()
-    assert not leaked, f"processes left behind: {leaked}"
-
-
-def user(hub, name, password=PASSWORD, spawn=False):
-    u = HubUser(hub, name)
-    assert u.login(password).status_code == 302
-    if spawn:
-        u.spawn()
-    return u
+    with running_hub(tmp_path_factory.mktemp("seminar"), ROSTER) as hub:
+        yield hub
 
 
 @pytest.fixture(scope="module")
 def prof(hub):
-    return user(hub, "prof", ADMIN_PASSWORD, spawn=True)
+    return logged_in(hub, "prof", ADMIN_PASSWORD, spawn=True)
 
 
 def share(host, mode):
@@ -46,7 +36,7 @@ def share(host, mode):
 
 
 def test_students_cannot_share_their_server(prof, hub):
-    alice = user(hub, "alice", spawn=True)
+    alice = logged_in(hub, "alice", spawn=True)
     refused = alice.api("POST", "/shares/alice/", json={"user": "bob"})
     assert refused.status_code == 403
     assert alice.server("GET", "/contents/modules", user="prof").status_code in (403, 404)
@@ -54,13 +44,13 @@ def test_students_cannot_share_their_server(prof, hub):
 
 def test_without_a_share_the_room_has_no_access(prof, hub):
     prof.api("DELETE", "/shares/prof/")
-    bob = user(hub, "bob")
+    bob = logged_in(hub, "bob")
     assert bob.server("GET", "/contents/modules", user="prof").status_code in (403, 404)
 
 
 def test_follow_lets_the_room_read_and_edit_but_not_run_code(prof, hub):
     share(prof, "follow")
-    bob = user(hub, "bob")
+    bob = logged_in(hub, "bob")
     shared = bob.api("GET", "/users/bob/shared").json()["items"]
     assert [s["server"]["user"]["name"] for s in shared] == ["prof"]
 
@@ -80,13 +70,13 @@ def test_follow_lets_the_room_read_and_edit_but_not_run_code(prof, hub):
 
 def test_run_lets_the_room_execute_and_stop_sharing_revokes_everything(prof, hub):
     share(prof, "run")
-    bob = user(hub, "bob")
+    bob = logged_in(hub, "bob")
     kernel = bob.server("POST", "/kernels", user="prof", json={"name": "python3"})
     assert kernel.status_code == 201
     assert bob.server("DELETE", f"/kernels/{kernel.json()['id']}", user="prof").status_code == 204
 
     assert prof.api("DELETE", "/shares/prof/").status_code == 204
-    assert user(hub, "bob").server("GET", "/contents/modules", user="prof").status_code in (403, 404)
+    assert logged_in(hub, "bob").server("GET", "/contents/modules", user="prof").status_code in (403, 404)
     # A session that used the share loses it once the server re-checks its token (HubOAuth's
     # cache_max_age, 10 s in hub/singleuser) and its shares.
     time.sleep(max(SeminarAuthorizer.refresh_seconds, 10) + 1)
@@ -94,17 +84,15 @@ def test_run_lets_the_room_execute_and_stop_sharing_revokes_everything(prof, hub
 
 
 def test_a_facilitator_may_share_too(hub):
-    ta = user(hub, "ta", spawn=True)
+    ta = logged_in(hub, "ta", spawn=True)
     share(ta, "follow")
     assert ta.api("DELETE", "/shares/ta/").status_code == 204
 
 
 def test_instructors_keep_the_use_of_students_servers_and_facilitators_do_not(prof, hub):
-    alice = user(hub, "alice")
-    if not alice.api("GET", "/users/alice").json().get("server"):
-        alice.spawn()
+    logged_in(hub, "alice", spawn=True)
     assert prof.server("GET", "/contents/modules", user="alice").status_code == 200
     kernel = prof.server("POST", "/kernels", user="alice", json={"name": "python3"})
     assert kernel.status_code == 201
     assert prof.server("DELETE", f"/kernels/{kernel.json()['id']}", user="alice").status_code == 204
-    assert user(hub, "ta").server("GET", "/contents/modules", user="alice").status_code in (403, 404)
+    assert logged_in(hub, "ta").server("GET", "/contents/modules", user="alice").status_code in (403, 404)

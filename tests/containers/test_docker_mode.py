@@ -8,10 +8,10 @@ import time
 
 import docker
 import pytest
-from support import REPO
+from support import REPO, logged_in
 
 from hepcourse.config import load_settings
-from hepcourse.hubprocess import PASSWORD, HubProcess, HubUser
+from hepcourse.hubprocess import HubProcess
 from hepcourse.uids import uid_of
 
 pytestmark = [pytest.mark.containers, pytest.mark.xdist_group("containers")]
@@ -63,11 +63,7 @@ def hub(engine, tmp_path_factory):
 
 def student(hub, name):
     """A logged-in student whose server is running (started if it is not)."""
-    user = HubUser(hub, name)
-    assert user.login(PASSWORD).status_code == 302
-    if not user.api("GET", f"/users/{name}").json().get("server"):
-        user.spawn(timeout=180)
-    return user
+    return logged_in(hub, name, spawn=True, timeout=180)
 
 
 def stop_server(user):

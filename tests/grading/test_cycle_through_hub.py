@@ -10,9 +10,9 @@ import json
 import nbformat
 import pytest
 from conftest import ASSIGNMENT, GOOD_ADD, GOOD_DOUBLE, tiny_homework
-from support import run_cli
+from support import logged_in, run_cli, running_hub
 
-from hepcourse.hubprocess import ADMIN_PASSWORD, PASSWORD, HubProcess, HubUser
+from hepcourse.hubprocess import ADMIN_PASSWORD
 
 pytestmark = [pytest.mark.hub, pytest.mark.xdist_group("hub")]
 
@@ -26,11 +26,8 @@ def hub(tmp_path_factory):
     modules = workdir / "modules" / ASSIGNMENT
     modules.mkdir(parents=True)
     nbformat.write(tiny_homework(), modules / "homework.ipynb")
-    hub = HubProcess(workdir, ROSTER, {"content": {"source": str(workdir / "modules")}})
-    hub.start()
-    yield hub
-    leaked = hub.stop()
-    assert not leaked, f"processes left behind: {leaked}"
+    with running_hub(workdir, ROSTER, {"content": {"source": str(workdir / "modules")}}) as hub:
+        yield hub
 
 
 def grade(hub, *args):
@@ -55,8 +52,7 @@ def test_release_fetch_submit_collect_autograde_feedback_export(hub, tmp_path):
     assert "released" in grade(hub, "release", ASSIGNMENT)
     students = {}
     for name, (add, double) in ANSWERS.items():
-        user = HubUser(hub, name)
-        assert user.login(PASSWORD).status_code == 302
+        user = logged_in(hub, name)
         user.spawn()
         listed = assignments_api(user, "GET", course_id="mlhep")
         assert [(a["assignment_id"], a["status"]) for a in listed] == [(ASSIGNMENT, "released")]
@@ -96,8 +92,7 @@ def test_release_fetch_submit_collect_autograde_feedback_export(hub, tmp_path):
 
 
 def test_formgrader_is_a_service_for_graders_only(hub):
-    ta = HubUser(hub, "ta")
-    assert ta.login(PASSWORD).status_code == 302
+    ta = logged_in(hub, "ta")
     page = ta.http.get(f"{hub.url}/services/formgrader/formgrader", timeout=60)
     assert page.status_code == 200 and "formgrader" in page.text.lower()
     # Embeddable in its own JupyterLab (JupyterHub's default `frame-ancestors 'none'` would
@@ -106,18 +101,15 @@ def test_formgrader_is_a_service_for_graders_only(hub):
     lab = ta.http.get(f"{hub.url}/services/formgrader/lab", timeout=60)
     config = json.loads(lab.text.split('id="jupyter-config-data" type="application/json">')[1].split("</script>")[0])
     assert "@jupyter/nbgrader:formgrader" not in config["disabledExtensions"]
-    prof = HubUser(hub, "prof")
-    assert prof.login(ADMIN_PASSWORD).status_code == 302
+    prof = logged_in(hub, "prof", ADMIN_PASSWORD)
     assert prof.http.get(f"{hub.url}/services/formgrader/formgrader", timeout=60).status_code == 200
 
-    alice = HubUser(hub, "alice")
-    assert alice.login(PASSWORD).status_code == 302
+    alice = logged_in(hub, "alice")
     assert alice.http.get(f"{hub.url}/services/formgrader/formgrader", timeout=60).status_code == 403
 
 
 def test_students_have_the_assignments_tab_and_no_grading_ui(hub):
-    alice = HubUser(hub, "alice")
-    assert alice.login(PASSWORD).status_code == 302
+    alice = logged_in(hub, "alice")
     if alice.api("GET", "/users/alice").json()["server"] is None:
         alice.spawn()
     config = json.loads(alice.open_lab().text.split('id="jupyter-config-data" type="application/json">')[1]
