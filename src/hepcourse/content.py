@@ -25,6 +25,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .files import replacing, write_json
+
 MANIFEST = Path(".hepcourse") / "delivered.json"
 DEFAULT_EXCLUDE = ("homework*", ".ipynb_checkpoints", "__pycache__")
 
@@ -178,18 +180,12 @@ def _save_manifest(dest: Path, delivered: dict[str, str]) -> None:
     manifest_path.parent.mkdir(parents=True, exist_ok=True)
     all_delivered = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     all_delivered[dest.name] = delivered
-    _atomic_write(manifest_path, json.dumps(all_delivered, indent=1, sort_keys=True))
+    write_json(manifest_path, all_delivered)
 
 
 def _copy(src: Path, target: Path) -> None:
     """Copy via a temporary file and rename, so a crash never leaves half a notebook."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, target)
+    with replacing(target) as tmp:
+        shutil.copyfile(src, tmp)
 
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

@@ -15,6 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import __version__
+from ..files import replacing
 from ..locks import locked
 from .cards import Card
 from .download import download, sha256_of
@@ -83,9 +84,8 @@ def _generate(card: Card, filename: str, scale: str, path: Path, mapper, workers
         table = fmt.concat(tables)
         if fmt.nrows(table) != n:
             raise DataError(f"{card.generator} made {fmt.nrows(table)} rows instead of {n}")
-        tmp = path.with_name(f".{path.name}.tmp")
-        fmt.write(table, tmp, card)
-        os.replace(tmp, path)
+        with replacing(path) as tmp:
+            fmt.write(table, tmp, card)
         write_meta(path, {"source": "generated", "generator": card.generator, "seed": card.seed,
                           "rows": n, "sha256": sha256_of(path), "hepcourse": __version__,
                           "seconds": round(time.monotonic() - started, 1), "workers": workers})

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from ..errors import UserError
+from ..files import write_json
 from .cards import Card
 
 ENV_VAR = "HEPCOURSE_DATA_DIR"
@@ -46,9 +47,7 @@ def read_meta(path: Path) -> dict | None:
 
 
 def write_meta(path: Path, meta: dict) -> None:
-    tmp = meta_path(path).with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(meta, indent=1, sort_keys=True))
-    os.replace(tmp, meta_path(path))
+    write_json(meta_path(path), meta)
 
 
 def writable(directory: Path) -> bool:

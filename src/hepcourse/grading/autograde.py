@@ -32,6 +32,7 @@ from nbgrader.preprocessors import (
 from tqdm import tqdm
 from traitlets.config import Config
 
+from ..files import write_json
 from .course import Course
 from .preprocessors import AuditCells, GuardedExecute
 from .sandbox import SandboxedKernelManager, check_available, claim_uid, parse_size
@@ -167,7 +168,5 @@ def record(course: Course, assignment: str, outcomes: list[Outcome]) -> Path:
     path.parent.mkdir(exist_ok=True)
     known = json.loads(path.read_text()) if path.exists() else {}
     known.update({o.student: asdict(o) for o in outcomes})
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(known, indent=1, sort_keys=True))
-    tmp.replace(path)
+    write_json(path, known)
     return path
