@@ -14,12 +14,12 @@ export HEPCOURSE_DATA_DIR ?= $(CURDIR)/.cache/data
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 NOTEBOOKS := $(wildcard modules/*/*.ipynb)
 
-.PHONY: help run test test-browser test-containers images postgres test-fast data bench-hub bench-data bench-grade bench-gpu lint strip lock venv clean
+.PHONY: help run test test-browser test-containers images postgres test-fast data bench-hub bench-data bench-grade bench-gpu lint strip lock venv clean wipe-dev-state
 
 help:
 	@echo "make run        start the course hub (local mode; PORT=8001 MODE=docker to override)"
 	@echo "make test       run the whole test suite (starts a real hub, executes every notebook)"
-	@echo "make test-fast  unit tests only (no hub, no notebooks)"
+	@echo "make test-fast  unit tests only (no hub, notebooks, sandbox, browser or containers)"
 	@echo "make test-browser  every role's paths in Debian's chromium (Playwright)"
 	@echo "make test-containers  docker mode against podman with the slim course image"
 	@echo "make images     the course images (CPU, CUDA) from the pinned environment"
@@ -31,6 +31,8 @@ help:
 	@echo "make lint       ruff"
 	@echo "make strip      clear outputs from the course notebooks, set the lectures' slide breaks"
 	@echo "make lock       re-resolve requirements.lock from pyproject.toml"
+	@echo "make clean      remove build artefacts (.venv, build/, test-artifacts/); never course data"
+	@echo "make wipe-dev-state  delete the development hub's state and data (.state, .cache): says what"
 
 # The environment: Python 3.11 venv with the project installed against the lock file.
 # Re-run when pyproject.toml or requirements.lock change; rebuilt if .venv is not Python 3.11.
@@ -52,11 +54,15 @@ venv: $(STAMP) $(PROXY)
 run: $(STAMP) $(PROXY)
 	@$(BIN)/hepcourse hub $(if $(PORT),--port $(PORT)) $(if $(MODE),--mode $(MODE))
 
-test: $(STAMP) $(PROXY) postgres
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
-	@$(MAKE) --no-print-directory test-browser
-	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory test-containers; \
+# The whole suite, tier by tier, each tier's wall time printed as it ends and all at the end.
+test:
+	@rm -f build/tier-times
+	@tests/timed.sh setup $(MAKE) --no-print-directory venv postgres
+	@tests/timed.sh main $(BIN)/python -m pytest -n 2 --dist loadgroup
+	@tests/timed.sh browser $(MAKE) --no-print-directory test-browser
+	@if [ "$$(id -u)" = 0 ]; then tests/timed.sh containers $(MAKE) --no-print-directory test-containers; \
 	 else echo "container tier skipped: it needs root (podman, debootstrap); run make test-containers as root"; fi
+	@tests/timed.sh --summary
 
 # Every role's paths in a real browser: Playwright driving Debian's chromium.
 test-browser: $(STAMP) $(PROXY) /usr/bin/chromium
@@ -85,8 +91,9 @@ postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null \
 	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
+# Its -m replaces the one in pyproject's addopts: every tier's marker is named here.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not hub and not notebooks"
+	$(BIN)/python -m pytest -n 2 -m "not hub and not notebooks and not sandbox and not browser and not containers"
 
 data: $(STAMP)
 	$(BIN)/hepcourse data generate --heldout --scale $(SCALE)
@@ -123,5 +130,14 @@ lock:
 	rm -rf build/lock-venv
 	@echo "requirements.lock: $$(wc -l < requirements.lock) pinned packages"
 
+# Build artefacts only: the environment, images' build context, test output. Never course data.
 clean:
-	rm -rf $(VENV) build .state .cache hub/proxy/node_modules
+	rm -rf $(VENV) build test-artifacts hub/proxy/node_modules
+
+# The development hub's state and data (make run's .state, make data's .cache): says what goes.
+wipe-dev-state:
+	@echo "Deleting the development state of this checkout:"
+	@echo "  .state  hub database, cookie secret, demo passwords, users' homes, nbgrader gradebook,"
+	@echo "          exchange (submissions, feedback), uid table, podman socket"
+	@echo "  .cache  generated datasets and the held-out grading data (make data makes them again)"
+	rm -rf .state .cache

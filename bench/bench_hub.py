@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,12 +24,11 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 from tqdm import tqdm
 
-from hepcourse.hubprocess import PASSWORD, HubProcess, HubUser
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from hubdriver import CHROMIUM_ARGS, PASSWORD, HubProcess, HubUser
 
 ROSTER = {"instructors": ["prof"], "students": ["alice"]}
 CHROMIUM = shutil.which("chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
 GOALS = {"hub start": None, "cold spawn": 5.0, "warm login-to-lab (HTTP)": None,
          "warm login-to-lab (browser)": 2.0}
 VARIANTS = {

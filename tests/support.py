@@ -6,10 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hepcourse.hubprocess import PASSWORD, HubProcess, HubUser
-
-REPO = Path(__file__).resolve().parents[1]
-HUB_CONFIG = REPO / "hub" / "jupyterhub_config.py"
+from hubdriver import HUB_CONFIG, PASSWORD, REPO, HubProcess, HubUser  # noqa: F401 (re-exported)
 
 
 def run_cli(*args, env=None, timeout=120) -> subprocess.CompletedProcess:
@@ -40,7 +37,8 @@ def running_hub(workdir: Path, roster: dict, settings: dict | None = None):
     hub.start()
     yield hub
     leaked = hub.stop()
-    assert not leaked, f"processes left behind: {leaked}"
+    tail = "\n".join(hub.log().splitlines()[-60:])
+    assert not leaked, "processes left behind:\n  " + "\n  ".join(leaked) + f"\nhub log (tail):\n{tail}"
 
 
 def logged_in(hub: HubProcess, name: str, password: str = PASSWORD, spawn: bool = False,

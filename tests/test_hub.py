@@ -9,9 +9,8 @@ import time
 
 import psutil
 import pytest
+from hubdriver import ADMIN_PASSWORD, PASSWORD, HubProcess, HubUser
 from support import logged_in, running_hub
-
-from hepcourse.hubprocess import ADMIN_PASSWORD, PASSWORD, HubProcess, HubUser
 
 pytestmark = [pytest.mark.hub, pytest.mark.xdist_group("hub")]
 

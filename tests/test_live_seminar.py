@@ -4,9 +4,9 @@ room may do there is decided per request by the user server's SeminarAuthorizer.
 import time
 
 import pytest
+from hubdriver import ADMIN_PASSWORD
 from support import logged_in, running_hub
 
-from hepcourse.hubprocess import ADMIN_PASSWORD
 from hepcourse.seminar import share_scopes
 from hepcourse.singleuser import SeminarAuthorizer
 

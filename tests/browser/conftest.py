@@ -6,13 +6,11 @@ import shutil
 from urllib.parse import quote
 
 import pytest
-from support import REPO
+from hubdriver import CHROMIUM_ARGS
+from support import REPO, running_hub
 
 from hepcourse.data.store import data_dir
-from hepcourse.hubprocess import HubProcess
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
 ARTIFACTS = REPO / "test-artifacts" / "browser"
 ROSTER = {"instructors": ["prof"], "facilitators": ["ta"], "students": ["alice", "bob"]}
 
@@ -32,11 +30,9 @@ def browser():
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory, ci_data):
-    hub = HubProcess(tmp_path_factory.mktemp("browser"), ROSTER,
-                     {"data": {"dir": str(data_dir()), "scale": "ci"}})
-    hub.start()
-    yield hub
-    hub.stop()
+    with running_hub(tmp_path_factory.mktemp("browser"), ROSTER,
+                     {"data": {"dir": str(data_dir()), "scale": "ci"}}) as hub:
+        yield hub
 
 
 @pytest.fixture

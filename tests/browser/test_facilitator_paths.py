@@ -3,9 +3,8 @@
 
 import pytest
 from conftest import login
+from hubdriver import PASSWORD
 from test_homework_paths import grade
-
-from hepcourse.hubprocess import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 

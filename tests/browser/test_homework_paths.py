@@ -9,10 +9,10 @@ from typing import NamedTuple
 import nbformat
 import pytest
 from conftest import ARTIFACTS, login
+from hubdriver import PASSWORD
 from support import REPO
 
 from hepcourse.grading.samples import answer_cells, solved
-from hepcourse.hubprocess import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 ASSIGNMENT = "01_python"

@@ -3,8 +3,7 @@ with the room, a student following the instructor's edits as they are typed (and
 
 import pytest
 from conftest import ARTIFACTS, login, open_in_lab
-
-from hepcourse.hubprocess import ADMIN_PASSWORD, PASSWORD
+from hubdriver import ADMIN_PASSWORD, PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 SEMINAR = "modules/02_intro_ml/seminar.ipynb"

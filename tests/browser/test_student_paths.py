@@ -2,8 +2,7 @@
 
 import pytest
 from conftest import login
-
-from hepcourse.hubprocess import PASSWORD
+from hubdriver import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 

@@ -8,10 +8,9 @@ import time
 
 import docker
 import pytest
-from support import REPO, logged_in
+from support import REPO, logged_in, running_hub
 
 from hepcourse.config import load_settings
-from hepcourse.hubprocess import HubProcess
 from hepcourse.uids import uid_of
 
 pytestmark = [pytest.mark.containers, pytest.mark.xdist_group("containers")]
@@ -26,8 +25,8 @@ def engine():
         pytest.fail("DOCKER_HOST is not set: run `make test-containers` (it starts podman's API)")
     client = docker.from_env()
     client.images.get(IMAGE)
-    networks = client.networks.list(names=[NETWORK]) or [client.networks.create(NETWORK)]
-    gateway = networks[0].attrs["IPAM"]["Config"][0]["Gateway"]
+    network = (client.networks.list(names=[NETWORK]) or [client.networks.create(NETWORK)])[0]
+    gateway = network.attrs["IPAM"]["Config"][0]["Gateway"]
     # The hub runs on this host (in production it is a container on the same network): its API
     # must be reachable from the containers and from its own services, so use the host's address
     # on the route to the container network.
@@ -35,7 +34,19 @@ def engine():
         probe.connect((gateway, 9))
         host = probe.getsockname()[0]
     yield client, host
+    network.reload()
+    if not network.containers:
+        network.remove()
     client.close()
+
+
+def remove_homes(client, prefix: str) -> None:
+    """Remove the test's home volumes, each after every container that still uses it."""
+    for volume in client.volumes.list(filters={"name": prefix}):
+        for container in client.containers.list(all=True, filters={"volume": volume.name}):
+            container.remove(force=True)
+        volume.remove()
+    assert not client.volumes.list(filters={"name": prefix})
 
 
 @pytest.fixture(scope="module")
@@ -45,20 +56,19 @@ def hub(engine, tmp_path_factory):
     data = workdir / "data"
     data.mkdir()
     (data / "README").write_text("course datasets\n")
-    hub = HubProcess(workdir, ROSTER, {
-        "mode": "docker",
-        "data": {"dir": str(data)},
-        "docker": {"image": IMAGE, "network": NETWORK, "hub_connect_ip": host, "mem_limit": "1G",
-                   "cpu_limit": 1, "volume": f"hepcourse-test-{workdir.name}-{{username}}"},
-    })
-    hub.start()
-    yield hub
-    hub.stop()
-    for user in ROSTER["students"]:
-        for container in client.containers.list(all=True, filters={"name": f"jupyter-{user}"}):
-            container.remove(force=True)
-        for volume in client.volumes.list(filters={"name": f"hepcourse-test-{workdir.name}"}):
-            volume.remove(force=True)
+    volumes = f"hepcourse-test-{workdir.name}-"
+    try:
+        with running_hub(workdir, ROSTER, {
+            "mode": "docker",
+            "data": {"dir": str(data)},
+            "docker": {"image": IMAGE, "network": NETWORK, "hub_connect_ip": host, "mem_limit": "1G",
+                       "cpu_limit": 1, "volume": volumes + "{username}"},
+        }) as hub:
+            yield hub
+        # The hub stopped its users' containers (DockerSpawner.remove): none is left.
+        assert not client.containers.list(all=True, filters={"network": NETWORK})
+    finally:
+        remove_homes(client, volumes)
 
 
 def student(hub, name):
@@ -105,7 +115,7 @@ def test_student_files_survive_server_and_hub_restarts(hub):
     alice = student(hub, "alice")
     assert alice.server("GET", "/contents/notes.txt").json()["content"] == "my notes\n"
     stop_server(alice)
-    hub.stop()
+    assert not hub.stop()
     hub.start()
     alice = student(hub, "alice")
     assert alice.server("GET", "/contents/notes.txt").json()["content"] == "my notes\n"

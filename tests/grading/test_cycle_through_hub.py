@@ -10,9 +10,8 @@ import json
 import nbformat
 import pytest
 from conftest import ASSIGNMENT, GOOD_ADD, GOOD_DOUBLE, tiny_homework
+from hubdriver import ADMIN_PASSWORD
 from support import logged_in, run_cli, running_hub
-
-from hepcourse.hubprocess import ADMIN_PASSWORD
 
 pytestmark = [pytest.mark.hub, pytest.mark.xdist_group("hub")]
 

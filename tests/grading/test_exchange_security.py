@@ -20,7 +20,7 @@ from hepcourse.config import load_settings
 from hepcourse.grading.course import Course
 from hepcourse.uids import uid_of
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as several uids (CI runs as root)")
+pytestmark = [pytest.mark.sandbox, pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as several uids (CI runs as root)")]
 
 
 @pytest.fixture

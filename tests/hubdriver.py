@@ -1,11 +1,13 @@
 """Drive a real course hub: start it on free loopback ports with its own state folder, log in
 like a browser, spawn servers, run code in a kernel, and stop it with nothing left behind.
 
-Used by the integration tests and by ``bench/bench_hub.py``.
+Test code (it holds the tests' demo passwords and needs the dev-only websocket-client): used by
+the integration tests and by ``bench/`` (which puts this folder on its path).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -20,13 +22,45 @@ import requests
 import websocket
 import yaml
 
-from .config import REPO_ROOT
-from .launcher import wait_healthy
-from .net import free_port
+from hepcourse.launcher import HUB_CONFIG, wait_healthy
+from hepcourse.net import free_port
 
-HUB_CONFIG = REPO_ROOT / "hub" / "jupyterhub_config.py"
+REPO = Path(__file__).resolve().parents[1]
+# Debian's chromium as Playwright launches it for the browser tier and bench-hub.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
 PASSWORD = "students-demo-pw"
 ADMIN_PASSWORD = "instructors-demo-password-32-chars!"
+
+
+# Seconds a hub may take to stop everything. It stops its services one after another, then the
+# user servers, each with SIGINT, 10 s, SIGTERM, 5 s, SIGKILL; on a busy 2-core machine a few of
+# those steps can take their full time.
+STOP_BUDGET = 120
+
+
+class _Tracked:
+    """A process of the hub's tree, with what it was when it was seen (its parent changes to
+    init once the hub has exited)."""
+
+    def __init__(self, proc: psutil.Process):
+        self.proc = proc
+        with proc.oneshot():
+            self.parent = f"{proc.ppid()} ({psutil.Process(proc.ppid()).name()})"
+            self.cmdline = " ".join(proc.cmdline())
+
+    def running(self) -> bool:
+        try:
+            return self.proc.is_running() and self.proc.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    def describe(self) -> str:
+        try:
+            status = self.proc.status()
+        except psutil.Error:
+            status = "gone"
+        return f"pid {self.proc.pid} [{status}] {self.cmdline[:300]} (started by {self.parent})"
 
 
 class HubProcess:
@@ -43,7 +77,7 @@ class HubProcess:
             "roster": "roster.yaml",
             "hub": {"ip": "127.0.0.1", "port": self.port, "state_dir": "state", "idle_timeout": 600},
             "auth": {"password": PASSWORD, "admin_password": ADMIN_PASSWORD},
-            "content": {"source": str(REPO_ROOT / "modules")},
+            "content": {"source": str(REPO / "modules")},
         }
         for key, value in (settings or {}).items():
             values[key] = {**values.get(key, {}), **value} if isinstance(value, dict) else value
@@ -75,20 +109,42 @@ class HubProcess:
         hub = psutil.Process(self.proc.pid)
         return [hub, *hub.children(recursive=True)]
 
-    def stop(self, timeout: float = 30) -> list[psutil.Process]:
-        """Stop the hub as Ctrl-C would; return the processes still alive afterwards."""
+    def _track(self, tree: dict[int, _Tracked]) -> None:
+        """Add the hub's tree to ``tree``, and every process working in the hub's folder: what
+        a user's kernel started and left behind has left the tree but still works in a home."""
+        found = []
+        with contextlib.suppress(psutil.NoSuchProcess):  # the hub itself has exited
+            found = self.processes()
+        for p in psutil.process_iter(["cwd"]):
+            if p.info["cwd"] and Path(p.info["cwd"]).is_relative_to(self.workdir) and p.pid != os.getpid():
+                found.append(p)
+        for p in found:
+            if p.pid not in tree:
+                with contextlib.suppress(psutil.Error):  # gone while we looked
+                    tree[p.pid] = _Tracked(p)
+
+    def stop(self, timeout: float = STOP_BUDGET) -> list[str]:
+        """Stop the hub as Ctrl-C would and wait for its whole process tree to end. Return a
+        description of every process still running after ``timeout`` seconds (then killed);
+        one that has exited and only waits to be reaped by its parent is gone."""
         if self.proc is None or self.proc.poll() is not None:
             return []
-        procs = self.processes()
+        tree: dict[int, _Tracked] = {}
+        self._track(tree)
         self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pass
-        _, alive = psutil.wait_procs(procs, timeout=5)
-        for p in alive:  # never leave strays on the machine, but report them
-            p.kill()
-        return alive
+        deadline = time.monotonic() + timeout
+        while True:
+            self._track(tree)  # also what it starts while shutting down
+            alive = [t for t in tree.values() if t.running()]
+            if not alive or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        leaked = [t.describe() for t in alive]
+        for t in alive:  # never leave strays on the machine, but report them
+            with contextlib.suppress(psutil.Error):
+                t.proc.kill()
+        self.proc.poll()
+        return leaked
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
