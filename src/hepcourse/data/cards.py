@@ -1,4 +1,7 @@
-"""Dataset cards (``datasets/<name>.yaml``): validated on load, one :class:`Card` each."""
+"""Dataset cards (``datasets/<name>.yaml``): validated on load, one :class:`Card` each.
+
+The cards ship inside the package (``hepcourse/cards``, a link to the checkout's ``datasets/``
+that the wheel holds as files), so an installed wheel in a container needs no checkout."""
 
 from __future__ import annotations
 
@@ -7,12 +10,14 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from ..config import REPO_ROOT, ConfigError, load_schema, read_yaml, validate
+from ..config import ConfigError, load_schema, read_yaml, validate
+
+PACKAGED_CARDS = Path(__file__).resolve().parents[1] / "cards"
 
 
 def cards_dir() -> Path:
-    """``$HEPCOURSE_DATASETS`` (a folder of cards of your own) or the repo's ``datasets/``."""
-    return Path(os.environ.get("HEPCOURSE_DATASETS") or REPO_ROOT / "datasets")
+    """``$HEPCOURSE_DATASETS`` (a folder of cards of your own) or the cards the package ships."""
+    return Path(os.environ.get("HEPCOURSE_DATASETS") or PACKAGED_CARDS)
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,6 @@ from traitlets.config import Config
 from ..config import load_settings
 from ..errors import UserError
 
-REPO = Path(__file__).resolve().parents[3]
-
 
 class GradingError(UserError):
     """A facilitator's grading command cannot proceed (the message says why)."""
