@@ -4,7 +4,9 @@ hardened autograde (sandboxed where the tests run as root, as in CI) grades the 
 solution (all automatic points), the untouched student version (none) and a half-solved one
 (some). This also proves the tamper audit lets every real solution through."""
 
+import html
 import os
+import re
 
 import nbformat
 import pytest
@@ -59,3 +61,25 @@ def test_homework_grades_solution_blank_and_partial_submissions(course, homework
     assert got["solution"] == full
     assert got["blank"] == 0
     assert 0 < got["partial"] < full
+
+    # Feedback: the outcomes, none of the hidden tests (lines that students never saw).
+    assert course.api().generate_feedback(assignment)["success"]
+    hidden, elsewhere = hidden_lines(original)
+    hidden -= elsewhere   # a line that also stands in a solution or a visible test may show
+    assert hidden
+    for student in submissions:
+        page = (course.root / "feedback" / student / assignment / "homework.html").read_text()
+        shown = {line.strip() for line in html.unescape(re.sub(r"<[^>]+>", "", page)).splitlines()}
+        assert not hidden & shown, f"{student}'s feedback shows hidden tests: {sorted(hidden & shown)[:3]}"
+
+
+def hidden_lines(nb) -> tuple[set[str], set[str]]:
+    """The lines of the hidden test regions (long enough to mean something), and all others."""
+    hidden, elsewhere, inside = set(), set(), False
+    for cell in nb.cells:
+        for line in cell.source.splitlines():
+            if "BEGIN HIDDEN TESTS" in line or "END HIDDEN TESTS" in line:
+                inside = "BEGIN" in line
+            elif len(line.strip()) >= 12:
+                (hidden if inside else elsewhere).add(line.strip())
+    return hidden, elsewhere

@@ -1,6 +1,8 @@
 """A tiny nbgrader course for the grading tests: two tasks, 5 + 5 points, built the way the
 course builds the modules' homework."""
 
+import html
+import re
 from pathlib import Path
 
 import nbformat
@@ -90,3 +92,9 @@ def answered(course: Course, add: str | None = None, double: str | None = None) 
 
 GOOD_ADD = "def add(a, b):\n    return a + b"
 GOOD_DOUBLE = "def double(x):\n    return 2 * x"
+
+
+def page_text(page: str) -> str:
+    """What a reader of an HTML page sees: the text without tags (code in feedback is split
+    into highlighted tokens)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", page))

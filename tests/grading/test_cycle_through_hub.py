@@ -9,7 +9,7 @@ import json
 
 import nbformat
 import pytest
-from conftest import ASSIGNMENT, GOOD_ADD, GOOD_DOUBLE, tiny_homework
+from conftest import ASSIGNMENT, GOOD_ADD, GOOD_DOUBLE, page_text, tiny_homework
 from hubdriver import ADMIN_PASSWORD
 from support import logged_in, run_cli, running_hub
 
@@ -82,6 +82,7 @@ def test_release_fetch_submit_collect_autograde_feedback_export(hub, tmp_path):
         (stamp,) = feedback
         html = user.server("GET", f"/contents/{stamp['path']}/homework.html").json()["content"]
         assert f"Score: {expected[name]:.1f} / 10.0" in html, name
+        assert "HIDDEN TESTS" not in html and "add(-1, 1)" not in page_text(html), name   # what students get
 
     export = tmp_path / "grades.csv"
     grade(hub, "export", "--to", str(export))

@@ -55,6 +55,13 @@ class Course:
             config.VerifiedCollect.uid_registry = self.settings["hub"]["state_dir"]
         # A grade cell the student deleted comes back from the gradebook (and scores 0).
         config.OverwriteCells.add_missing_cells = True
+        # Feedback shows outcomes and messages, never the hidden tests: nbgrader's feedback
+        # pipeline with HideHiddenTests in front.
+        from nbgrader.converters import GenerateFeedback
+
+        from .preprocessors import HideHiddenTests
+
+        config.GenerateFeedback.preprocessors = [HideHiddenTests, *GenerateFeedback.preprocessors.default()]
         return config
 
     def api(self, config: Config | None = None):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
-from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from nbgrader.utils import is_locked
+from nbgrader.preprocessors import ClearHiddenTests, Execute, NbGraderPreprocessor
+from nbgrader.utils import is_grade, is_locked
 
 from .audit import audit, module_aliases, protected_names
 
@@ -54,6 +54,23 @@ class GuardedExecute(Execute):
             return nb, resources
 
 
+class HideHiddenTests(ClearHiddenTests):
+    """For students' feedback (nbgrader's includes the hidden tests, nbgrader #917, #1363): a
+    graded cell keeps its outcome, points and the test's own message, and loses its hidden
+    region (code, thresholds, the instructors' notes) and the traceback, which quotes the
+    failing line."""
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code" or not is_grade(cell):
+            return cell, resources
+        if self._remove_hidden_test_region(cell):
+            cell.source = cell.source.rstrip("\n") + "\n# (hidden tests: not shown)"
+        for output in cell.get("outputs", []):
+            if output.output_type == "error":
+                output.traceback = [f"{output.ename}: {output.evalue}"]
+        return cell, resources
+
+
 def _reason(err: Exception) -> str:
     if isinstance(err, DeadKernelError):
         return ("the kernel died (it was killed, ran out of memory or CPU time, or exited); "
@@ -61,4 +78,4 @@ def _reason(err: Exception) -> str:
     return f"the kernel stopped answering ({type(err).__name__}: {err}); cells from here on were not run"
 
 
-__all__ = ["AuditCells", "GuardedExecute"]
+__all__ = ["AuditCells", "GuardedExecute", "HideHiddenTests"]
