@@ -98,6 +98,10 @@ class HubProcess:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG), *extra_args],
                 cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
+                # As `make run` does: a suite started in the background (CI) ignores SIGINT, and
+                # the services the hub starts before its own handler would too, each sitting
+                # out the hub's interrupt until SIGTERM.
+                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
             )
         try:
             return wait_healthy(self.url, self.proc, timeout, interval=0.02)
