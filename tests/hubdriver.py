@@ -101,7 +101,7 @@ class HubProcess:
                 # As `make run` does: a suite started in the background (CI) ignores SIGINT, and
                 # the services the hub starts before its own handler would too, each sitting
                 # out the hub's interrupt until SIGTERM.
-                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509 (one syscall)
             )
         try:
             return wait_healthy(self.url, self.proc, timeout, interval=0.02)

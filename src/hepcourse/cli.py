@@ -92,7 +92,7 @@ def add_data_parser(sub) -> None:
             p.add_argument("--scale", help="ci, course or full (default: $HEPCOURSE_SCALE or course)")
             p.add_argument("--workers", type=int, help="parallel processes (default: all cores)")
             p.add_argument("--heldout", action="store_true",
-                           help="also the graders' held-out test data ($HEPCOURSE_HELDOUT_DIR)")
+                           help="also each assignment's held-out grading data ($HEPCOURSE_HELDOUT_DIR), seeded by the course secret")
         p.set_defaults(func=_data, what=name)
     p = data.add_parser("verify", help="check checksums, schemas and sizes of cached files")
     p.add_argument("names", nargs="*", metavar="NAME")

@@ -1,6 +1,7 @@
 """The data layer itself (cards, generation, cache, loading, verification), on toy generators
 in every file format."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -15,7 +16,7 @@ import pandas as pd
 import pytest
 
 from hepcourse.config import ConfigError
-from hepcourse.data import DataError, datasets, heldout, load, path
+from hepcourse.data import DataError, datasets, generate_heldout, heldout, load, path
 from hepcourse.data.build import chunk_plan, fetch_file, generate_file, verify_file
 from hepcourse.data.cards import get_card, load_card
 from hepcourse.data.download import sha256_of
@@ -147,16 +148,26 @@ def test_repository_cards_are_valid():
         assert np.all([set(f["rows"]) == {"ci", "course", "full"} for f in card.files.values()])
 
 
-def test_heldout_rows_are_new_and_stored_apart(toy_cards, tmp_path, monkeypatch):
+def test_heldout_rows_are_new_stored_apart_and_secret(toy_cards, tmp_path, monkeypatch):
     monkeypatch.setenv("HEPCOURSE_HELDOUT_DIR", str(tmp_path / "graders"))
+    with pytest.raises(DataError, match="not in .* a facilitator makes it with `make data`"):
+        heldout("toy_pandas_hdf", "01_hw", scale="course")   # reading never generates
+    for assignment, secret in (("01_hw", b"one"), ("02_hw", b"one"), ("03_hw", b"two")):
+        generate_heldout("toy_pandas_hdf", assignment, secret, "course", progress=False)
     public = load("toy_pandas_hdf", "test", scale="course")
-    secret = heldout("toy_pandas_hdf", scale="course")
-    assert len(secret) == len(public) == 20
-    assert not set(secret.x_0) & set(load("toy_pandas_hdf", "train", scale="course").x_0)
-    assert not set(secret.x_0) & set(public.x_0)
-    assert (tmp_path / "graders" / "toy_pandas_hdf" / "course" / "a.bin").exists()
-    assert not (tmp_path / "data" / "toy_pandas_hdf" / "course" / ".." / "heldout").exists()
-    assert len(heldout("toy_pandas_hdf", n=6, scale="full")) == 6  # full: course-sized, generated
+    first = heldout("toy_pandas_hdf", "01_hw", scale="course")
+    assert len(first) == len(public) == 20
+    assert not set(first.x_0) & set(load("toy_pandas_hdf", "train", scale="course").x_0)
+    assert not set(first.x_0) & set(public.x_0)
+    # One set per assignment; another secret, another set; the same secret, the same set.
+    assert not set(first.x_0) & set(heldout("toy_pandas_hdf", "02_hw", scale="course").x_0)
+    assert not set(first.x_0) & set(heldout("toy_pandas_hdf", "03_hw", scale="course").x_0)
+    stored = tmp_path / "graders" / "01_hw" / "toy_pandas_hdf" / "course" / "a.bin"
+    assert stored.exists() and "seed" not in json.loads(stored.with_name("a.bin.json").read_text())
+    assert len(heldout("toy_pandas_hdf", "01_hw", n=6, scale="full")) == 6  # full: the course-sized set
+    monkeypatch.setenv("HEPCOURSE_HELDOUT_DIR", str(tmp_path / "again"))
+    generate_heldout("toy_pandas_hdf", "01_hw", b"one", "course", progress=False)
+    assert heldout("toy_pandas_hdf", "01_hw", scale="course").equals(first)
 
 
 def test_a_public_file_placed_by_hand_is_registered_by_fetch(toy_cards):

@@ -14,6 +14,8 @@ facilitator with ``hepcourse data fetch``. Every dataset is described by a card 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 from pathlib import Path
 
@@ -28,9 +30,7 @@ from .cards import cards as all_cards
 from .formats import FORMATS
 from .store import DataError, data_dir, file_path, heldout_dir, read_meta, writable
 
-__all__ = ["DataError", "datasets", "heldout", "load", "path"]
-
-HELDOUT_SEED = 0x5EED  # mixed into a card's seed: held-out rows share nothing with the student's
+__all__ = ["DataError", "datasets", "generate_heldout", "heldout", "load", "path"]
 
 
 def datasets() -> dict[str, Card]:
@@ -43,6 +43,10 @@ def ensure(card: Card, scale: str, filenames: list[str], progress: bool = True) 
     paths = [file_path(card, scale, f) for f in filenames]
     if all(read_meta(p) for p in paths):
         return paths
+    if card.seed is None:
+        raise DataError(f"the held-out {card.name} data ({scale} scale) of this assignment is not in "
+                        f"{paths[0].parent}: a facilitator makes it with `make data` "
+                        "(hepcourse data generate --heldout)")
     if scale == "full":
         raise DataError(f"{card.name}: the full scale is the public dataset; a facilitator fetches it "
                         f"with `hepcourse data fetch {card.name}` (or use scale='course')")
@@ -63,17 +67,30 @@ def load(name: str, split: str = "train", n: int | None = None, scale: str | Non
     return _load(get_card(name), split, n, scales.current(scale))
 
 
-def heldout(name: str, n: int | None = None, scale: str | None = None):
-    """Grading data no student has seen: the ``test`` split of ``name`` made by the same
-    generator with an independent seed, kept in the grader-only folder. At ``full`` scale the
-    public test set is public, so the ``course`` size is used."""
+def heldout(name: str, assignment: str, n: int | None = None, scale: str | None = None):
+    """Grading data of ``assignment`` that no student has seen: the ``test`` split of ``name``
+    made by the same generator from a seed derived from the course's secret, kept in the
+    grader-only folder, one set per assignment. At ``full`` scale the public test set is
+    public, so the ``course`` size is used. Only a facilitator generates it (``make data``)."""
     scale = scales.current(scale)
-    return _load(heldout_card(get_card(name)), "test", n, "course" if scale == "full" else scale)
+    return _load(heldout_card(get_card(name), assignment), "test", n, "course" if scale == "full" else scale)
 
 
-def heldout_card(card: Card) -> Card:
-    """The card of ``card``'s held-out twin: another seed, the grader-only folder."""
-    return Card(card.path, {**card.data, "seed": card.seed ^ HELDOUT_SEED}, root=heldout_dir())
+def heldout_card(card: Card, assignment: str, secret: bytes | None = None) -> Card:
+    """The card of ``card``'s held-out twin for ``assignment``: in ``<held-out folder>/<assignment>``,
+    its seed derived from the course ``secret`` (``hepcourse.grading.course.Course.heldout_secret``),
+    never from public values. Reading the files needs no secret; generating them does."""
+    seed = None
+    if secret is not None:
+        digest = hmac.new(secret, f"{card.name}/{assignment}".encode(), hashlib.sha256).digest()
+        seed = int.from_bytes(digest[:16], "big")
+    return Card(card.path, {**card.data, "seed": seed}, root=heldout_dir() / assignment)
+
+
+def generate_heldout(name: str, assignment: str, secret: bytes, scale: str, **options) -> list[Path]:
+    """Make ``assignment``'s held-out set of ``name`` (the test split's files) from the secret."""
+    card = get_card(name)
+    return generate_files(heldout_card(card, assignment, secret), card.split("test")["files"], scale, **options)
 
 
 def _load(card: Card, split: str, n: int | None, scale: str):

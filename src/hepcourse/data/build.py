@@ -86,7 +86,9 @@ def _generate(card: Card, filename: str, scale: str, path: Path, mapper, workers
             raise DataError(f"{card.generator} made {fmt.nrows(table)} rows instead of {n}")
         with replacing(path) as tmp:
             fmt.write(table, tmp, card)
-        write_meta(path, {"source": "generated", "generator": card.generator, "seed": card.seed,
+        # A held-out twin's seed (card.root set) comes from the course secret: never recorded.
+        seed = {"seed": card.seed} if card.root is None else {}
+        write_meta(path, {"source": "generated", "generator": card.generator, **seed,
                           "rows": n, "sha256": sha256_of(path), "hepcourse": __version__,
                           "seconds": round(time.monotonic() - started, 1), "workers": workers})
 

@@ -27,18 +27,23 @@ def cmd_list(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from . import heldout_card
-
     scale = scales.current(args.scale)
-    for card in _selected(args.names):
+    selected = _selected(args.names)
+    for card in selected:
         started = time.monotonic()
         generate_files(card, list(card.files), scale, workers=args.workers)
         print(f"{card.name}: {scale} scale ready in {time.monotonic() - started:.0f} s "
               f"({file_path(card, scale, '').parent})")
-        if args.heldout and "test" in card.splits:
-            secret = heldout_card(card)
-            generate_files(secret, card.split("test")["files"], scale, workers=args.workers)
-            print(f"{card.name}: held-out grading data in {file_path(secret, scale, '').parent}")
+    if args.heldout:
+        from ..grading.course import Course, heldout_datasets
+        from . import generate_heldout
+
+        course = Course()
+        secret = course.heldout_secret()
+        for assignment, names in heldout_datasets(course.modules).items():
+            for name in sorted(set(names) & {card.name for card in selected}):
+                (first, *_) = generate_heldout(name, assignment, secret, scale, workers=args.workers)
+                print(f"{name}: held-out grading data of {assignment} in {first.parent}")
     return 0
 
 

@@ -8,7 +8,9 @@ facilitators (mode 0700): it holds the instructors' versions, the submissions an
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import shutil
 import sys
 from pathlib import Path
@@ -17,6 +19,17 @@ from traitlets.config import Config
 
 from ..config import load_settings
 from ..errors import UserError
+
+
+def heldout_datasets(modules: Path) -> dict[str, list[str]]:
+    """assignment -> the datasets its hidden tests grade on (``hepcourse.heldout`` in the
+    homework notebook's metadata)."""
+    found = {}
+    for homework in sorted(modules.glob("*/homework.ipynb")):
+        names = json.loads(homework.read_text())["metadata"].get("hepcourse", {}).get("heldout", [])
+        if names:
+            found[homework.parent.name] = names
+    return found
 
 
 class GradingError(UserError):
@@ -77,6 +90,21 @@ class Course:
         if config:
             merged.merge(config)
         return NbGraderAPI(config=merged)
+
+    def heldout_secret(self) -> bytes:
+        """The course's secret that the held-out sets' seeds come from: 32 random bytes made
+        once in the private course directory (``heldout.secret``). To rotate it for a new year,
+        delete it and the held-out folder, then run ``make data`` again."""
+        path = self.root / "heldout.secret"
+        self.prepare()
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return bytes.fromhex(path.read_text().strip())
+        value = secrets.token_bytes(32)
+        with os.fdopen(fd, "w") as out:
+            out.write(value.hex() + "\n")
+        return value
 
     def prepare(self) -> None:
         """Create the private course directory and the shared exchange."""
