@@ -24,6 +24,23 @@ def test_check_summarises_a_good_config(write):
     assert "1 instructors, 0 facilitators, 1 students" in result.stdout
 
 
+def test_check_reports_the_data_folder(write, tmp_path):
+    data = tmp_path / "data"
+    (data / "higgs" / "ci").mkdir(parents=True)
+    (data / "higgs" / "ci" / "HIGGS.csv.gz.json").write_text("{}")
+    good = run_cli("hepcourse", "check", env={"HEPCOURSE_SETTINGS": str(settings(write, extra=f"data: {{dir: {data}}}\n"))})
+    assert good.returncode == 0 and f"data:     {data}: 1 dataset files" in good.stdout
+    missing = settings(write, extra=f"data: {{dir: {tmp_path / 'nowhere'}}}\n")
+    local = run_cli("hepcourse", "check", env={"HEPCOURSE_SETTINGS": str(missing)})
+    assert local.returncode == 0 and "not there yet; made at start" in local.stdout
+    docker = run_cli("hepcourse", "check", env={"HEPCOURSE_SETTINGS": str(missing), "HEPCOURSE_MODE": "docker"})
+    assert_clear_error(docker, f"data.dir: {tmp_path / 'nowhere'} does not exist: fill it with `make data`")
+    a_file = write("data.txt", "not a folder")
+    for command in ("check", "hub"):
+        result = run_cli("hepcourse", command, env={"HEPCOURSE_SETTINGS": str(settings(write, extra=f"data: {{dir: {a_file}}}\n"))})
+        assert_clear_error(result, f"data.dir: {a_file} is not a folder", "make data")
+
+
 def test_malformed_roster(write):
     path = settings(write, roster_text="instructors: [prof\nstudents: alice\n")
     result = run_cli("hepcourse", "hub", env={"HEPCOURSE_SETTINGS": str(path)})

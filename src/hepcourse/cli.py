@@ -1,7 +1,7 @@
 """``hepcourse``: the facilitators' command line.
 
     hepcourse hub [--mode local|docker] [--port N]   start the hub (what `make run` does)
-    hepcourse check                                  validate settings and roster
+    hepcourse check                                  validate settings, roster and the data folder
     hepcourse config docs                            every setting, its default and meaning
     hepcourse content sync SOURCE DEST               deliver course files (nbgitpuller rules)
     hepcourse content slides NOTEBOOK...             slide breaks (RISE) at the headings
@@ -26,16 +26,18 @@ def _hub(args) -> int:
 
 
 def _check(args) -> int:
-    from .config import load_settings
+    from .config import check_data_folder, load_settings
     from .roster import load_roster
 
     settings = load_settings()
     roster = load_roster(settings["roster"])
+    data = check_data_folder(settings)
     print(f"settings: {settings['_file']} (mode {settings['mode']}, course {settings['course']['id']})")
     print(
         f"roster:   {settings['roster']}: {len(roster.instructors)} instructors, "
         f"{len(roster.facilitators)} facilitators, {len(roster.students)} students"
     )
+    print(f"data:     {data}")
     return 0
 
 
@@ -112,7 +114,7 @@ def parser() -> argparse.ArgumentParser:
     hub.add_argument("--mode", help="local or docker (default: from settings)")
     hub.add_argument("--port", type=int, help="public port (default: from settings)")
     hub.set_defaults(func=_hub)
-    sub.add_parser("check", help="validate settings and roster").set_defaults(func=_check)
+    sub.add_parser("check", help="validate settings, roster and the data folder").set_defaults(func=_check)
     config = sub.add_parser("config", help="settings reference").add_subparsers(dest="what", required=True)
     config.add_parser("docs", help="list every setting").set_defaults(func=_config_docs)
     content = sub.add_parser("content", help="course content").add_subparsers(dest="what", required=True)

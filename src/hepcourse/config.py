@@ -123,3 +123,27 @@ def load_settings(path: str | os.PathLike | None = None, env: dict | None = None
 def _coerce(text: str) -> object:
     """Environment values are strings; integers are meant as integers (HEPCOURSE_PORT=8001)."""
     return int(text) if text.strip().isdigit() else text.strip()
+
+
+def check_data_folder(settings: dict) -> str:
+    """The shared dataset folder as the users' servers will see it: a one-line state, or a
+    ConfigError saying what is wrong and how to fill it. In local mode a missing folder is made
+    at start (files are generated on first use); docker mode mounts it, so it must exist and be
+    readable by the users' uids (others: r-x on it and on every folder above it)."""
+    folder = Path(settings["data"]["dir"])
+    fill = "fill it with `make data` (the course datasets, generated offline)"
+    if not folder.exists():
+        if settings["mode"] == "local":
+            return f"{folder}: not there yet; made at start, datasets generated on first use ({fill})"
+        raise ConfigError(f"data.dir: {folder} does not exist: {fill}")
+    if not folder.is_dir():
+        raise ConfigError(f"data.dir: {folder} is not a folder: point data.dir at the datasets' folder and {fill}")
+    if not os.access(folder, os.R_OK | os.X_OK):
+        raise ConfigError(f"data.dir: {folder} cannot be read by the hub's user")
+    if settings["mode"] != "local":
+        closed = [p for p in (folder, *folder.parents) if p.stat().st_mode & 0o005 != 0o005]
+        if closed:
+            raise ConfigError(f"data.dir: {folder} cannot be read by the users' containers (their own uids): "
+                              f"{closed[0]} is not readable by others (chmod o+rx {closed[0]})")
+    files = sum(1 for p in folder.rglob("*.json"))
+    return f"{folder}: {files} dataset files" if files else f"{folder}: empty; {fill}"

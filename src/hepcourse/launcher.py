@@ -13,7 +13,7 @@ from pathlib import Path
 import requests
 
 from .auth import SHARED_PASSWORD, check_authenticator, demo_passwords
-from .config import REPO_ROOT, ConfigError, load_settings
+from .config import REPO_ROOT, ConfigError, check_data_folder, load_settings
 from .net import port_in_use
 from .roster import load_roster
 
@@ -25,6 +25,7 @@ def preflight(env=os.environ) -> tuple[dict, object]:
     settings = load_settings(env=env)
     roster = load_roster(settings["roster"])
     check_authenticator(settings["auth"]["class"])
+    check_data_folder(settings)
     hub = settings["hub"]
     if port_in_use(hub["ip"], hub["port"]):
         raise ConfigError(
@@ -77,6 +78,7 @@ def run(mode: str | None = None, port: int | None = None) -> int:
     settings, roster = preflight(env)
     state = Path(settings["hub"]["state_dir"])
     state.mkdir(parents=True, exist_ok=True)
+    Path(settings["data"]["dir"]).mkdir(parents=True, exist_ok=True)  # local mode may start without it
     cmd = [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)]
     started = time.monotonic()
     # Started from a background shell, we inherit an ignored SIGINT, and so would the hub's
