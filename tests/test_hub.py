@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import psutil
 import pytest
@@ -14,7 +15,8 @@ from support import logged_in, running_hub
 
 pytestmark = [pytest.mark.hub, pytest.mark.xdist_group("hub")]
 
-ROSTER = {"instructors": ["prof"], "facilitators": ["ta"], "students": ["alice", "bob"]}
+CLASS = [f"s{i}" for i in range(6)]  # students who start their servers at the same moment
+ROSTER = {"instructors": ["prof"], "facilitators": ["ta"], "students": ["alice", "bob", *CLASS]}
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +53,21 @@ def test_jupyterlab_is_the_ui_without_the_news_popup(alice):
     config = json.loads(page.text.split('id="jupyter-config-data" type="application/json">')[1].split("</script>")[0])
     assert config["news"] == {"disabled": True}  # no fetching from jupyter.org ...
     assert "@jupyterlab/apputils-extension:announcements" in config["disabledExtensions"]  # ... no popup
+
+
+def test_servers_started_together_each_get_their_own_port_and_route(hub):
+    students = [logged_in(hub, name) for name in CLASS]
+    with ThreadPoolExecutor(len(students)) as pool:
+        list(pool.map(lambda user: user.spawn(180), students))
+    prof = logged_in(hub, "prof", ADMIN_PASSWORD)
+    routes = prof.api("GET", "/proxy").json()
+    targets = {routes[f"/user/{name}/"]["target"] for name in CLASS}
+    assert len(targets) == len(CLASS), routes
+    homes = {}
+    for user in students:   # each route reaches its owner's server: another's would refuse the token
+        homes[user.name] = user.server("GET", "/contents").status_code
+        assert user.api("DELETE", f"/users/{user.name}/server").status_code in (202, 204)
+    assert homes == dict.fromkeys(CLASS, 200)
 
 
 def test_groups_follow_the_roster(hub):

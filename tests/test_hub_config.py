@@ -127,3 +127,14 @@ def test_bad_settings_exit_with_a_message_not_a_traceback(monkeypatch, write):
     with pytest.raises(SystemExit) as exc:
         load(monkeypatch, write, "mode: swarm\n")
     assert "mode: 'swarm' is not one of ['local', 'docker']" in str(exc.value.code)
+
+
+def test_local_servers_never_share_a_port(monkeypatch):
+    """The OS may hand the same free port to two servers starting together: the spawner skips
+    ports already given to another server of this hub."""
+    from hepcourse import spawners
+
+    offered = iter([41001, 41002, 41001, 41002, 41001, 41003])
+    monkeypatch.setattr(spawners, "random_port", lambda: next(offered))
+    monkeypatch.setattr(spawners.LocalCourseSpawner, "_ports_handed_out", set())
+    assert [spawners.LocalCourseSpawner.unique_port() for _ in range(3)] == [41001, 41002, 41003]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from typing import ClassVar
 
 from dockerspawner import DockerSpawner
 from jupyterhub.spawner import SimpleLocalProcessSpawner
+from jupyterhub.utils import random_port
 from tornado import web
 from traitlets import Float, Int, List, Unicode, Union
 
@@ -30,13 +32,28 @@ class LocalCourseSpawner(SimpleLocalProcessSpawner):
         back-off (0.2, 0.6, 1.4, 3 s ...). 0 returns at once, as stock spawners do.""",
     )
 
+    # Ports handed to this hub's servers. A port from the OS is only free until someone binds
+    # it: two servers starting together could be given the same one (and the proxy would route
+    # one user to the other's server) unless ports already handed out are skipped.
+    _ports_handed_out: ClassVar[set[int]] = set()
+
     def get_args(self):
         args = super().get_args()
         if os.geteuid() == 0:  # jupyter_server refuses to run as root without it
             args.append("--allow-root")
         return args
 
+    @classmethod
+    def unique_port(cls) -> int:
+        """A free port that no other server of this hub has been given."""
+        while (port := random_port()) in cls._ports_handed_out:
+            pass
+        cls._ports_handed_out.add(port)
+        return port
+
     async def start(self):
+        if self.port == 0:
+            self.port = self.unique_port()
         ip, port = await super().start()
         if self.ready_poll_interval <= 0:
             return ip, port
