@@ -13,7 +13,7 @@ students: [alice, bob]
 def test_yaml_roster_roles_and_groups(write):
     roster = load_roster(write("roster.yaml", ROSTER))
     assert roster.users == {"prof", "ta", "alice", "bob"}
-    assert roster.role_of("ta") == "facilitator" and roster.role_of("mallory") is None
+    assert tuple(roster.facilitators) == ("ta",) and "mallory" not in roster.users
     assert roster.groups("mlhep") == {
         "formgrade-mlhep": ["prof", "ta"],
         "nbgrader-mlhep": ["alice", "bob"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from pathlib import Path
 @contextmanager
 def replacing(path: Path):
     """Yield the temporary path to write; on success it replaces ``path``, on failure it goes."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    # A name of its own: two writers of the same file never write into one temporary file.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         yield tmp
         os.replace(tmp, path)

@@ -30,12 +30,6 @@ class Roster:
     def graders(self) -> list[str]:
         return [*self.instructors, *self.facilitators]
 
-    def role_of(self, username: str) -> str | None:
-        for role in ROLES:
-            if username in getattr(self, role):
-                return role[:-1]
-        return None
-
     def groups(self, course_id: str) -> dict[str, list[str]]:
         """JupyterHub groups: nbgrader's ``formgrade-<course>`` and ``nbgrader-<course>``."""
         return {

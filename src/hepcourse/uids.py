@@ -10,9 +10,9 @@ not use them.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from .files import write_json
 from .locks import locked
 
 FIRST_UID = 20000
@@ -25,14 +25,5 @@ def uid_of(username: str, state_dir: str | Path) -> int:
         known = json.loads(path.read_text()) if path.exists() else {}
         if username not in known:
             known[username] = max(known.values(), default=FIRST_UID - 1) + 1
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(known, indent=1, sort_keys=True))
-            os.replace(tmp, path)
+            write_json(path, known)
         return known[username]
-
-
-def owner_of(uid: int, state_dir: str | Path) -> str | None:
-    """The user a uid was given to (None if none)."""
-    path = Path(state_dir) / "uids.json"
-    known = json.loads(path.read_text()) if path.exists() else {}
-    return next((user for user, u in known.items() if u == uid), None)
