@@ -87,10 +87,18 @@ else:
 # --- services ---------------------------------------------------------------------------------
 c.JupyterHub.services = []
 c.JupyterHub.load_roles = []
+# The culler stops servers idle for idle_timeout. Activity (the servers' own reports, the proxy's
+# routes) reaches the hub ten times per timeout and the culler looks as often, so a working
+# student never looks idle to it and an idle server goes within 1.1 timeouts (JupyterHub's
+# defaults, 300 s reports and a check every timeout / 2, culled busy students under short
+# timeouts and left idle ones up to 1.5 timeouts).
+activity_interval = max(1, min(300, hub["idle_timeout"] // 10)) if hub["idle_timeout"] else 300
+c.JupyterHub.last_activity_interval = activity_interval
 if hub["idle_timeout"]:
     c.JupyterHub.services.append({
         "name": "idle-culler",
-        "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={hub['idle_timeout']}"],
+        "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={hub['idle_timeout']}",
+                    f"--cull-every={activity_interval}"],
     })
     c.JupyterHub.load_roles.append({
         "name": "idle-culler",
@@ -149,6 +157,7 @@ c.Spawner.environment = {
     "HEPCOURSE_EXCHANGE": str(grading.exchange),
     "HEPCOURSE_CONTENT_EXCLUDE": ":".join(settings["content"]["exclude"]),
     "HEPCOURSE_SCALE": settings["data"]["scale"],
+    "JUPYTERHUB_ACTIVITY_INTERVAL": str(activity_interval),
 }
 
 # --- user servers: per mode -----------------------------------------------------------------

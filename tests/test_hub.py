@@ -143,3 +143,15 @@ def test_ctrl_c_on_the_launcher_stops_everything(tmp_path):
         assert "hepcourse: hub stopped." in launcher.stdout.read()
     finally:
         hub.stop()  # only does anything if the test failed half-way
+
+
+def test_the_culler_stops_an_idle_server_and_keeps_a_working_student(tmp_path):
+    with running_hub(tmp_path, {"instructors": ["prof"], "students": ["idle", "busy"]},
+                     {"hub": {"idle_timeout": 20}}) as hub:
+        idle, busy = logged_in(hub, "idle", spawn=True), logged_in(hub, "busy", spawn=True)
+        deadline = time.monotonic() + 90   # culled within 1.1 timeouts (22 s) once it is idle
+        while idle.api("GET", "/users/idle").json().get("server") and time.monotonic() < deadline:
+            assert busy.execute("6 * 7") == "42"   # a cell every few seconds
+            time.sleep(2)
+        assert not idle.api("GET", "/users/idle").json().get("server"), "the idle server was not culled"
+        assert busy.api("GET", "/users/busy").json().get("server"), "the working student was culled"

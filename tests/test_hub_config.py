@@ -65,7 +65,8 @@ def test_services_and_their_roles(monkeypatch, write, tmp_path):
     c = load(monkeypatch, write, "")
     services = {s["name"]: s for s in c.JupyterHub.services}
     roles = {r["name"]: r for r in c.JupyterHub.load_roles}
-    assert "--timeout=3600" in services["idle-culler"]["command"]
+    assert {"--timeout=3600", "--cull-every=300"} <= set(services["idle-culler"]["command"])
+    assert c.JupyterHub.last_activity_interval == 300 and c.Spawner.environment["JUPYTERHUB_ACTIVITY_INTERVAL"] == "300"
     assert roles["idle-culler"]["services"] == ["idle-culler"]
     # Formgrader: a server in the private course directory, for the graders' group only.
     formgrader = services["formgrader"]
@@ -77,7 +78,10 @@ def test_services_and_their_roles(monkeypatch, write, tmp_path):
                                         "scopes": ["access:services!service=formgrader"]}
     assert c.Spawner.environment["HEPCOURSE_EXCHANGE"] == str(tmp_path / "state" / "exchange")
     no_culler = load(monkeypatch, write, "hub: {idle_timeout: 0, state_dir: s}\n").JupyterHub
-    assert [s["name"] for s in no_culler.services] == ["formgrader"]
+    assert [s["name"] for s in no_culler.services] == ["formgrader"] and no_culler.last_activity_interval == 300
+    short = load(monkeypatch, write, "hub: {idle_timeout: 60, state_dir: s}\n")
+    assert "--cull-every=6" in {s["name"]: s for s in short.JupyterHub.services}["idle-culler"]["command"]
+    assert short.Spawner.environment["JUPYTERHUB_ACTIVITY_INTERVAL"] == "6"
 
 
 @pytest.mark.parametrize("gpus, expected", [
