@@ -7,8 +7,9 @@ and hub/roster.yaml. Modes:
 - ``docker``: DockerSpawner, one container per user with a persistent named volume, memory and
   CPU limits, GPUs through device_requests. For the GPU server.
 
-Start it with ``make run`` (which checks the settings and ports first), or directly with
-``jupyterhub -f hub/jupyterhub_config.py``.
+Start it with ``make run`` (``hepcourse hub``: checks the settings, ports and data folder, and
+makes the state folder, the course directory and the demo passwords); loading this file changes
+nothing on disk. ``jupyterhub -f hub/jupyterhub_config.py`` works once that has been done.
 """
 
 import os
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from hepcourse.auth import SHARED_PASSWORD, check_authenticator, demo_passwords, roster_auth_hook
 from hepcourse.config import REPO_ROOT as REPO
-from hepcourse.config import ConfigError, load_settings
+from hepcourse.config import ConfigError, hub_api_port, load_settings
 from hepcourse.content import module_index
 from hepcourse.grading.course import Course
 from hepcourse.net import free_port
@@ -30,6 +31,8 @@ try:
     settings = load_settings()
     roster = load_roster(settings["roster"])
     check_authenticator(settings["auth"]["class"])
+    if settings["auth"]["class"] == SHARED_PASSWORD:
+        passwords = demo_passwords(Path(settings["hub"]["state_dir"]), settings["auth"])
 except ConfigError as err:
     sys.exit(f"hepcourse: invalid configuration\n{err}")
 
@@ -39,8 +42,7 @@ mode = settings["mode"]
 course = settings["course"]
 graders = f"formgrade-{course['id']}"  # nbgrader's group of the course's graders (the roster's staff)
 hub = settings["hub"]
-state = Path(hub["state_dir"])
-state.mkdir(parents=True, exist_ok=True)
+state = Path(hub["state_dir"])  # made by the launcher's prepare step (hepcourse.launcher.prepare)
 
 # --- the hub itself ---------------------------------------------------------------------------
 c.JupyterHub.bind_url = f"http://{hub['ip']}:{hub['port']}"
@@ -75,7 +77,6 @@ c.Authenticator.manage_groups = True  # groups follow the roster at every login
 c.Authenticator.post_auth_hook = roster_auth_hook(roster, course["id"])
 auth = settings["auth"]
 if auth["class"] == SHARED_PASSWORD:
-    passwords = demo_passwords(state, auth)
     c.JupyterHub.authenticator_class = "shared-password"
     c.SharedPasswordAuthenticator.user_password = passwords["user"]
     c.SharedPasswordAuthenticator.admin_password = passwords["admin"]
@@ -110,7 +111,6 @@ if hub["idle_timeout"]:
 # and reachable by the roster's graders only (group formgrade-<course>). Students have no
 # formgrader at all: their servers disable it (hub/singleuser).
 grading = Course(settings)
-grading.prepare()
 c.JupyterHub.services.append({
     "name": "formgrader",
     "url": f"http://127.0.0.1:{free_port()}",
@@ -170,9 +170,10 @@ if mode == "local":
         HEPCOURSE_DATA_DIR=settings["data"]["dir"],
         JUPYTER_CONFIG_PATH=str(HERE / "singleuser"),
     )
-    # Internal ports on free loopback ports, so a test hub and `make run` never collide.
+    # The hub API's port is stable (servers outlive a crashed hub and call it again); the
+    # proxy's API on a free loopback port, so a test hub and `make run` never collide.
     c.JupyterHub.hub_ip = "127.0.0.1"
-    c.JupyterHub.hub_port = free_port()
+    c.JupyterHub.hub_port = hub_api_port(settings)
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{free_port()}"
 
 elif mode == "docker":
@@ -180,6 +181,7 @@ elif mode == "docker":
     c.JupyterHub.spawner_class = "hepcourse.spawners.CourseDockerSpawner"
     c.JupyterHub.hub_ip = "0.0.0.0"  # user containers reach the hub's API over the network
     c.JupyterHub.hub_connect_ip = docker["hub_connect_ip"]
+    c.JupyterHub.hub_port = hub_api_port(settings)
     c.DockerSpawner.image = docker["image"]
     c.DockerSpawner.network_name = docker["network"]
     c.DockerSpawner.use_internal_ip = True

@@ -22,7 +22,8 @@ import requests
 import websocket
 import yaml
 
-from hepcourse.launcher import HUB_CONFIG, wait_healthy
+from hepcourse.config import load_settings
+from hepcourse.launcher import HUB_CONFIG, prepare, wait_healthy
 from hepcourse.net import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -75,7 +76,8 @@ class HubProcess:
         (self.workdir / "roster.yaml").write_text(yaml.safe_dump(roster))
         values = {
             "roster": "roster.yaml",
-            "hub": {"ip": "127.0.0.1", "port": self.port, "state_dir": "state", "idle_timeout": 600},
+            "hub": {"ip": "127.0.0.1", "port": self.port, "api_port": free_port(), "state_dir": "state",
+                    "idle_timeout": 600},
             "auth": {"password": PASSWORD, "admin_password": ADMIN_PASSWORD},
             "content": {"source": str(REPO / "modules")},
         }
@@ -94,6 +96,7 @@ class HubProcess:
         env = {**os.environ, "HEPCOURSE_SETTINGS": str(self.settings_path)}
         env.pop("HEPCOURSE_MODE", None)
         env.pop("HEPCOURSE_PORT", None)
+        prepare(load_settings(self.settings_path, env=env))   # as `make run` does first
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG), *extra_args],
@@ -230,11 +233,16 @@ class HubUser:
         headers = {"Authorization": f"token {self.token or self.new_token()}"}
         return requests.request(method, url, headers=headers, timeout=30, allow_redirects=False, **kwargs)
 
-    def execute(self, code: str, timeout: float = 60) -> str:
-        """Run ``code`` in a new kernel on this user's server; return its stdout + result."""
+    def start_kernel(self) -> str:
+        """A new kernel on this user's server; its id."""
         kernel = self.server("POST", "/kernels", json={"name": "python3"})
         kernel.raise_for_status()
-        kid = kernel.json()["id"]
+        return kernel.json()["id"]
+
+    def execute(self, code: str, timeout: float = 60, kernel: str | None = None) -> str:
+        """Run ``code`` in ``kernel`` (else in a new one, shut down afterwards) on this user's
+        server; return its stdout + result."""
+        kid = kernel or self.start_kernel()
         ws_url = self.hub.url.replace("http", "ws", 1) + f"/user/{self.name}/api/kernels/{kid}/channels"
         ws = websocket.create_connection(ws_url, header=[f"Authorization: token {self.token}"], timeout=timeout)
         try:
@@ -264,4 +272,5 @@ class HubUser:
             raise TimeoutError("no reply from the kernel")
         finally:
             ws.close()
-            self.server("DELETE", f"/kernels/{kid}")
+            if kernel is None:
+                self.server("DELETE", f"/kernels/{kid}")

@@ -5,6 +5,8 @@ import socket
 import pytest
 from support import HUB_CONFIG, run_cli
 
+from hepcourse.net import free_port
+
 
 def settings(write, roster_text="instructors: [prof]\nstudents: [alice]\n", extra=""):
     roster = write("roster.yaml", roster_text)
@@ -59,6 +61,17 @@ def test_port_in_use(write):
         port = busy.getsockname()[1]
         result = run_cli("hepcourse", "hub", "--port", str(port), env={"HEPCOURSE_SETTINGS": str(settings(write))})
     assert_clear_error(result, f"port {port} on 127.0.0.1 is already in use", f"make run PORT={port + 1}")
+
+
+def test_hub_api_port_in_use(write):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        api = busy.getsockname()[1]
+        roster = write("roster.yaml", "instructors: [prof]\nstudents: [alice]\n")
+        path = write("settings.yaml", f"roster: {roster}\nhub: {{state_dir: state, port: {free_port()}, api_port: {api}}}\n")
+        result = run_cli("hepcourse", "hub", env={"HEPCOURSE_SETTINGS": str(path)})
+    assert_clear_error(result, f"port {api} on 127.0.0.1, for the hub's API, is already in use")
 
 
 def test_missing_roster_file(write):

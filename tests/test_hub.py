@@ -1,5 +1,6 @@
 """The real thing: a JupyterHub with its proxy, spawner and user servers on loopback."""
 
+import contextlib
 import json
 import os
 import signal
@@ -7,11 +8,14 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
 
 import psutil
 import pytest
 from hubdriver import ADMIN_PASSWORD, PASSWORD, HubProcess, HubUser
 from support import logged_in, running_hub
+
+from hepcourse.config import hub_api_port, load_settings
 
 pytestmark = [pytest.mark.hub, pytest.mark.xdist_group("hub")]
 
@@ -155,3 +159,33 @@ def test_the_culler_stops_an_idle_server_and_keeps_a_working_student(tmp_path):
             time.sleep(2)
         assert not idle.api("GET", "/users/idle").json().get("server"), "the idle server was not culled"
         assert busy.api("GET", "/users/busy").json().get("server"), "the working student was culled"
+
+
+def test_a_hub_crash_costs_no_student_anything(tmp_path):
+    """kill -9 of the hub, then a restart: every running server reattaches and every kernel keeps
+    its variables; the crashed hub's services are replaced, never duplicated."""
+    students = ["ana", "ben", "cem"]
+    with running_hub(tmp_path, {"instructors": ["prof"], "students": students}) as hub:
+        kernels = {}
+        for name in students:
+            user = logged_in(hub, name, spawn=True)
+            kernels[name] = (user, user.start_kernel())
+            user.execute(f"work = {name!r} * 2", kernel=kernels[name][1])
+        hub.proc.kill()
+        hub.proc.wait()
+        hub.start()
+        for name, (user, kernel) in kernels.items():
+            assert user.execute("print(work)", kernel=kernel) == f"{name * 2}\n"
+            assert user.server("GET", "/contents/modules").status_code == 200
+        assert services_of(load_settings(hub.settings_path)) == ["formgrader", "idle-culler"]
+
+
+def services_of(settings: dict) -> list[str]:
+    """The services running for the hub of ``settings`` (they call its API), by name."""
+    found = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            env = proc.environ()
+            if env.get("JUPYTERHUB_SERVICE_NAME") and urlsplit(env["JUPYTERHUB_API_URL"]).port == hub_api_port(settings):
+                found.append(env["JUPYTERHUB_SERVICE_NAME"])
+    return sorted(found)

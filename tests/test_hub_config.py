@@ -8,16 +8,38 @@ import pytest
 from jupyterhub.app import JupyterHub
 from support import HUB_CONFIG, REPO
 
+from hepcourse.config import load_settings
+from hepcourse.launcher import prepare
 from hepcourse.spawners import CourseDockerSpawner
 
 
-def load(monkeypatch, write, settings: str):
+def load(monkeypatch, write, settings: str, prepared: bool = True):
+    """The hub's configuration as JupyterHub loads it, after the launcher's prepare step."""
     roster = write("roster.yaml", "instructors: [prof]\nfacilitators: [ta]\nstudents: [alice]\n")
     path = write("settings.yaml", f"roster: {roster}\nhub: {{state_dir: state}}\n{settings}")
     monkeypatch.setenv("HEPCOURSE_SETTINGS", str(path))
+    if prepared:
+        prepare(load_settings())
     app = JupyterHub()
     app.load_config_file(str(HUB_CONFIG))
     return app.config
+
+
+def tree(folder: Path) -> dict:
+    """Every path below ``folder`` with its mode and modification time (the test's own settings
+    and roster, which load() writes again, aside)."""
+    return {p: (p.stat().st_mode, p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))
+            if p.name not in ("settings.yaml", "roster.yaml")}
+
+
+def test_loading_the_configuration_changes_nothing_on_disk(monkeypatch, write, tmp_path):
+    with pytest.raises(SystemExit, match="no demo passwords yet: start the hub with `make run`"):
+        load(monkeypatch, write, "", prepared=False)
+    assert not (tmp_path / "state").exists()
+    load(monkeypatch, write, "")   # prepared: state folder, course directory, passwords
+    before = tree(tmp_path)
+    load(monkeypatch, write, "", prepared=False)
+    assert tree(tmp_path) == before
 
 
 def test_local_mode(monkeypatch, write, tmp_path):
@@ -25,7 +47,7 @@ def test_local_mode(monkeypatch, write, tmp_path):
     assert c.JupyterHub.spawner_class == "hepcourse.spawners.LocalCourseSpawner"
     assert c.JupyterHub.db_url == f"sqlite:///{tmp_path / 'state' / 'jupyterhub.sqlite'}"
     assert c.JupyterHub.bind_url == "http://127.0.0.1:8000"
-    assert c.JupyterHub.hub_ip == "127.0.0.1"
+    assert c.JupyterHub.hub_ip == "127.0.0.1" and c.JupyterHub.hub_port == 8001   # stable: public + 1
     assert c.Spawner.default_url == "/lab"
     assert c.Spawner.environment["HEPCOURSE_CONTENT"] == str((tmp_path / ".." / "modules").resolve())
     assert c.Spawner.environment["JUPYTER_CONFIG_PATH"] == str(REPO / "hub" / "singleuser")
@@ -129,7 +151,7 @@ def test_unimportable_authenticator_is_a_clear_error(monkeypatch, write):
 
 def test_bad_settings_exit_with_a_message_not_a_traceback(monkeypatch, write):
     with pytest.raises(SystemExit) as exc:
-        load(monkeypatch, write, "mode: swarm\n")
+        load(monkeypatch, write, "mode: swarm\n", prepared=False)
     assert "mode: 'swarm' is not one of ['local', 'docker']" in str(exc.value.code)
 
 

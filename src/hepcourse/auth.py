@@ -43,20 +43,23 @@ def roster_auth_hook(roster: Roster, course_id: str):
     return hook
 
 
-def demo_passwords(state_dir: Path, auth: dict) -> dict:
+def demo_passwords(state_dir: Path, auth: dict, create: bool = False) -> dict:
     """Shared passwords for the ``shared-password`` authenticator: from the settings, else made
-    once and kept (mode 600) in the state folder. Instructors (hub admins) have their own,
-    32+ characters as JupyterHub requires."""
+    once (``create``: the launcher's prepare step) and kept (mode 600) in the state folder.
+    Instructors (hub admins) have their own, 32+ characters as JupyterHub requires."""
     path = state_dir / "passwords.yaml"
     stored = yaml.safe_load(path.read_text()) if path.exists() else {}
-    generated = {
-        "user": stored.get("user") or secrets.token_urlsafe(9),
-        "admin": stored.get("admin") or secrets.token_urlsafe(24),
-    }
-    if generated != stored:
-        path.touch(mode=0o600)
-        path.write_text(yaml.safe_dump(generated))
-    return {
-        "user": auth["password"] or generated["user"],
-        "admin": auth["admin_password"] or generated["admin"],
-    }
+    if create:
+        generated = {
+            "user": stored.get("user") or secrets.token_urlsafe(9),
+            "admin": stored.get("admin") or secrets.token_urlsafe(24),
+        }
+        if generated != stored:
+            path.touch(mode=0o600)
+            path.write_text(yaml.safe_dump(generated))
+        stored = generated
+    passwords = {"user": auth["password"] or stored.get("user"), "admin": auth["admin_password"] or stored.get("admin")}
+    if not all(passwords.values()):
+        raise ConfigError(f"{path}: no demo passwords yet: start the hub with `make run` (hepcourse hub), "
+                          "which makes them, or set auth.password and auth.admin_password")
+    return passwords

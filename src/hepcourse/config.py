@@ -147,3 +147,9 @@ def check_data_folder(settings: dict) -> str:
                               f"{closed[0]} is not readable by others (chmod o+rx {closed[0]})")
     files = sum(1 for p in folder.rglob("*.json"))
     return f"{folder}: {files} dataset files" if files else f"{folder}: empty; {fill}"
+
+
+def hub_api_port(settings: dict) -> int:
+    """The hub API's port: ``hub.api_port``, else the public port + 1 (local) or 8081 (docker)."""
+    hub = settings["hub"]
+    return hub["api_port"] or (hub["port"] + 1 if settings["mode"] == "local" else 8081)

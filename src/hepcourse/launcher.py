@@ -9,11 +9,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import psutil
 import requests
 
 from .auth import SHARED_PASSWORD, check_authenticator, demo_passwords
-from .config import REPO_ROOT, ConfigError, check_data_folder, load_settings
+from .config import REPO_ROOT, ConfigError, check_data_folder, hub_api_port, load_settings
 from .net import port_in_use
 from .roster import load_roster
 
@@ -32,7 +34,54 @@ def preflight(env=os.environ) -> tuple[dict, object]:
             f"port {hub['port']} on {hub['ip']} is already in use (another hub, or another program).\n"
             f"Stop it, or choose another port: make run PORT={hub['port'] + 1}"
         )
+    api = hub_api_port(settings)
+    if settings["mode"] == "local" and port_in_use("127.0.0.1", api):
+        raise ConfigError(
+            f"port {api} on 127.0.0.1, for the hub's API, is already in use (another program).\n"
+            f"Set hub.api_port to a free port, or choose another public port: make run PORT={hub['port'] + 2}"
+        )
     return settings, roster
+
+
+def prepare(settings: dict) -> None:
+    """What the hub needs on disk before it starts, made here so that loading
+    ``hub/jupyterhub_config.py`` changes nothing (TLJH's rule: configuration only sets): the state
+    folder, the private course directory and the exchange, the demo passwords, the data folder
+    (local mode). Services that a crashed hub left running are stopped: the new hub starts its
+    own, and two idle cullers or formgraders must never run side by side."""
+    from .grading.course import Course
+
+    state = Path(settings["hub"]["state_dir"])
+    state.mkdir(parents=True, exist_ok=True)
+    if settings["mode"] == "local":
+        Path(settings["data"]["dir"]).mkdir(parents=True, exist_ok=True)
+    Course(settings).prepare()
+    if settings["auth"]["class"] == SHARED_PASSWORD:
+        demo_passwords(state, settings["auth"], create=True)
+    stop_stale_services(hub_api_port(settings))
+
+
+SERVICES = ("idle-culler", "formgrader")
+
+
+def stop_stale_services(api_port: int, timeout: float = 10) -> list[int]:
+    """Stop this hub's services left by an earlier hub process (they call the hub API on
+    ``api_port``); return their pids."""
+    stale = []
+    for proc in psutil.process_iter():
+        try:
+            env = proc.environ()
+        except psutil.Error:   # gone, or another user's
+            continue
+        url = env.get("JUPYTERHUB_API_URL", "")
+        if env.get("JUPYTERHUB_SERVICE_NAME") in SERVICES and urlsplit(url).port == api_port:
+            stale.append(proc)
+    for proc in stale:
+        proc.terminate()
+    _, alive = psutil.wait_procs(stale, timeout=timeout)
+    for proc in alive:
+        proc.kill()
+    return [proc.pid for proc in stale]
 
 
 def banner(settings: dict, roster, elapsed: float) -> str:
@@ -76,9 +125,8 @@ def run(mode: str | None = None, port: int | None = None) -> int:
     if port:
         env["HEPCOURSE_PORT"] = str(port)
     settings, roster = preflight(env)
+    prepare(settings)
     state = Path(settings["hub"]["state_dir"])
-    state.mkdir(parents=True, exist_ok=True)
-    Path(settings["data"]["dir"]).mkdir(parents=True, exist_ok=True)  # local mode may start without it
     cmd = [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)]
     started = time.monotonic()
     # Started from a background shell, we inherit an ignored SIGINT, and so would the hub's
