@@ -16,6 +16,10 @@ import os
 import sys
 from pathlib import Path
 
+import joblib
+import psutil
+from jupyterhub.traitlets import ByteSpecification
+
 from hepcourse.auth import SHARED_PASSWORD, check_authenticator, demo_passwords, roster_auth_hook
 from hepcourse.config import REPO_ROOT as REPO
 from hepcourse.config import ConfigError, hub_api_port, load_settings
@@ -151,7 +155,11 @@ c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server",
 # --- user servers: common -------------------------------------------------------------------
 c.Spawner.default_url = "/lab"
 c.Spawner.http_timeout = 60
-c.Spawner.start_timeout = 120
+c.Spawner.start_timeout = hub["start_timeout"]
+# Class-start throttles from the machine's size (hub/settings.yaml documents the defaults).
+c.JupyterHub.concurrent_spawn_limit = hub["concurrent_spawn_limit"] or 4 * joblib.cpu_count()
+per_student = 375 * 2**20 if mode == "local" else ByteSpecification().validate(None, settings["docker"]["mem_limit"])
+c.JupyterHub.active_server_limit = hub["active_server_limit"] or max(1, psutil.virtual_memory().total // per_student)
 c.Spawner.environment = {
     "HEPCOURSE_COURSE_ID": course["id"],
     "HEPCOURSE_EXCHANGE": str(grading.exchange),
@@ -206,3 +214,10 @@ elif mode == "docker":
         from hepcourse.gpus import device_requests
 
         c.DockerSpawner.extra_host_config = {"device_requests": device_requests(docker["gpus"])}
+
+# --- escape hatches (zero-to-jupyterhub's): any traitlet from settings, then Python files ---------
+for cls, traits in hub["config"].items():
+    for trait, value in traits.items():
+        setattr(c[cls], trait, value)
+for extra in sorted((Path(settings["_file"]).parent / "jupyterhub_config.d").glob("*.py")):
+    load_subconfig(str(extra))  # noqa: F821 (provided by the config loader)

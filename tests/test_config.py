@@ -9,7 +9,8 @@ def test_defaults_fill_and_paths_resolve(write):
     path = write("settings.yaml", "roster: people.yaml\n")
     s = load_settings(path, env={})
     assert s["mode"] == "local"
-    assert s["hub"] == {"ip": "127.0.0.1", "port": 8000, "api_port": None, "idle_timeout": 3600,
+    assert s["hub"] == {"ip": "127.0.0.1", "port": 8000, "api_port": None, "concurrent_spawn_limit": None,
+                        "active_server_limit": None, "start_timeout": 120, "config": {}, "idle_timeout": 3600,
                         "state_dir": str((path.parent / "../.state").resolve())}
     assert s["roster"] == str(path.parent / "people.yaml")
     assert s["docker"]["gpus"] == "none"
@@ -38,7 +39,7 @@ def test_settings_file_from_environment(write):
         ("", {"HEPCOURSE_MODE": "k8s"}, "(from $HEPCOURSE_MODE)"),
         ("hub: {port: eighty}\n", {}, "hub.port: 'eighty' is not of type 'integer'"),
         ("", {"HEPCOURSE_PORT": "99999"}, "hub.port: 99999 is greater than the maximum of 65535"),
-        ("hub: {prot: 1}\n", {}, "known keys: api_port, idle_timeout, ip, port, state_dir"),
+        ("hub: {prot: 1}\n", {}, "known keys: active_server_limit, api_port, concurrent_spawn_limit, config, idle_timeout, ip, port, start_timeout, state_dir"),
         ("docker: {gpus: some}\n", {}, "docker.gpus: 'some' is not allowed: GPUs of each user container"),
         ("course: {id: 'ML HEP'}\n", {}, "course.id: 'ML HEP' is not allowed: Course id (2-32"),
         ("auth: {password: short}\n", {}, "auth.password: this value is not allowed"),

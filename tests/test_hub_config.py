@@ -56,6 +56,30 @@ def test_local_mode(monkeypatch, write, tmp_path):
     assert c.Spawner.environment["HEPCOURSE_SCALE"] == "course"
 
 
+def test_class_start_throttles_follow_the_machine(monkeypatch, write):
+    import joblib
+    import psutil
+
+    c = load(monkeypatch, write, "")
+    assert c.JupyterHub.concurrent_spawn_limit == 4 * joblib.cpu_count()
+    assert c.JupyterHub.active_server_limit == psutil.virtual_memory().total // (375 * 2**20)
+    assert c.Spawner.start_timeout == 120
+    docker = load(monkeypatch, write, "mode: docker\ndocker: {mem_limit: 4G}\n").JupyterHub
+    assert docker.active_server_limit == psutil.virtual_memory().total // 2**32
+    set_here = load(monkeypatch, write, "hub: {state_dir: s, concurrent_spawn_limit: 3, active_server_limit: 40,"
+                                        " start_timeout: 300}\n")
+    assert (set_here.JupyterHub.concurrent_spawn_limit, set_here.JupyterHub.active_server_limit,
+            set_here.Spawner.start_timeout) == (3, 40, 300)
+
+
+def test_any_jupyterhub_setting_passes_through(monkeypatch, write, tmp_path):
+    (tmp_path / "jupyterhub_config.d").mkdir()
+    (tmp_path / "jupyterhub_config.d" / "50-site.py").write_text("c.JupyterHub.shutdown_on_logout = True\n")
+    c = load(monkeypatch, write, "hub: {state_dir: s, config: {Spawner: {cpu_limit: 2}, JupyterHub: {concurrent_spawn_limit: 5}}}\n")
+    assert c.Spawner.cpu_limit == 2 and c.JupyterHub.concurrent_spawn_limit == 5   # after the course's own
+    assert c.JupyterHub.shutdown_on_logout is True
+
+
 def test_roster_drives_authentication(monkeypatch, write):
     c = load(monkeypatch, write, "")
     assert c.Authenticator.allowed_users == {"prof", "ta", "alice"}
