@@ -3,6 +3,7 @@ and stop everything cleanly on Ctrl-C."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -23,7 +24,8 @@ HUB_CONFIG = REPO_ROOT / "hub" / "jupyterhub_config.py"
 
 
 def preflight(env=os.environ) -> tuple[dict, object]:
-    """Settings and roster, validated; the public port free. Raises ConfigError."""
+    """Settings, roster and data folder, validated; the public and API ports free. Raises
+    ConfigError."""
     settings = load_settings(env=env)
     roster = load_roster(settings["roster"])
     check_authenticator(settings["auth"]["class"])
@@ -77,7 +79,8 @@ def stop_stale_services(api_port: int, timeout: float = 10) -> list[int]:
         if env.get("JUPYTERHUB_SERVICE_NAME") in SERVICES and urlsplit(url).port == api_port:
             stale.append(proc)
     for proc in stale:
-        proc.terminate()
+        with contextlib.suppress(psutil.NoSuchProcess):   # ended meanwhile
+            proc.terminate()
     _, alive = psutil.wait_procs(stale, timeout=timeout)
     for proc in alive:
         proc.kill()
