@@ -21,10 +21,11 @@ def test_repo_settings_are_valid():
     assert Path(s["roster"]).exists() and Path(s["content"]["source"]).is_dir()
 
 
-def test_environment_overrides_mode_and_port(write):
+def test_environment_overrides_mode_port_and_state(write):
     path = write("settings.yaml", "mode: local\n")
-    s = load_settings(path, env={"HEPCOURSE_MODE": "docker", "HEPCOURSE_PORT": "8123"})
-    assert (s["mode"], s["hub"]["port"]) == ("docker", 8123)
+    s = load_settings(path, env={"HEPCOURSE_MODE": "docker", "HEPCOURSE_PORT": "8123",
+                                 "HEPCOURSE_STATE_DIR": "/var/lib/hepcourse"})
+    assert (s["mode"], s["hub"]["port"], s["hub"]["state_dir"]) == ("docker", 8123, "/var/lib/hepcourse")
 
 
 def test_settings_file_from_environment(write):

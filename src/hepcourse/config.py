@@ -25,7 +25,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SETTINGS = REPO_ROOT / "hub" / "settings.yaml"
 
 # Environment overrides: variable -> settings key path.
-ENV_OVERRIDES = {"HEPCOURSE_MODE": ("mode",), "HEPCOURSE_PORT": ("hub", "port")}
+ENV_OVERRIDES = {"HEPCOURSE_MODE": ("mode",), "HEPCOURSE_PORT": ("hub", "port"),
+                 "HEPCOURSE_STATE_DIR": ("hub", "state_dir")}
 # Keys holding paths relative to the settings file.
 PATH_KEYS = [("roster",), ("hub", "state_dir"), ("content", "source"), ("data", "dir"), ("grading", "dir")]
 
