@@ -22,7 +22,7 @@ def course_kernel_env(monkeypatch) -> None:
     """Environment for kernels that run course notebooks: ci data, no display, and an equal share
     of the CPUs per xdist worker (torch and BLAS threads oversubscribing the cores run the
     notebooks several times slower)."""
-    from hepcourse.device import cpu_budget
+    from hepcourse.cpus import cpu_budget
 
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     monkeypatch.setenv("HEPCOURSE_SCALE", "ci")

@@ -4,6 +4,7 @@
 import torch
 
 from hepcourse import device as device_module
+from hepcourse.cpus import cpu_budget
 
 
 def test_cpu_when_no_gpu_and_override(monkeypatch):
@@ -22,9 +23,17 @@ def test_cpu_budget_follows_the_container_quota(tmp_path):
     cpus = len(__import__("os").sched_getaffinity(0))
     quota = tmp_path / "cpu.max"
     quota.write_text("150000 100000\n")              # 1.5 CPUs -> 2 threads (or fewer CPUs)
-    assert device_module.cpu_budget(quota) == min(cpus, 2)
+    assert cpu_budget(quota) == min(cpus, 2)
     quota.write_text("50000 100000\n")               # half a CPU still gets one thread
-    assert device_module.cpu_budget(quota) == 1
+    assert cpu_budget(quota) == 1
     quota.write_text("max 100000\n")
-    assert device_module.cpu_budget(quota) == cpus
-    assert device_module.cpu_budget(tmp_path / "absent") == cpus
+    assert cpu_budget(quota) == cpus
+    assert cpu_budget(tmp_path / "absent") == cpus
+
+
+def test_data_workers_follow_the_cpu_budget_not_the_hosts_cores(monkeypatch):
+    from hepcourse.data import build
+
+    monkeypatch.delenv("HEPCOURSE_WORKERS", raising=False)
+    monkeypatch.setattr(build, "cpu_budget", lambda: 3)   # a 3-CPU container on a bigger host
+    assert build.default_workers() == 3

@@ -14,24 +14,12 @@ slower than one thread per core.
 
 from __future__ import annotations
 
-import math
 import os
 from functools import cache
-from pathlib import Path
 
 import torch
 
-
-def cpu_budget(cgroup: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
-    """CPUs this process may use: its CPU affinity, capped by a cgroup v2 CPU quota."""
-    cpus = len(os.sched_getaffinity(0))
-    try:
-        quota, period = cgroup.read_text().split()
-    except (OSError, ValueError):
-        return cpus
-    if quota == "max":
-        return cpus
-    return max(1, min(cpus, math.ceil(int(quota) / int(period))))
+from .cpus import cpu_budget
 
 
 @cache

@@ -15,6 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import __version__
+from ..cpus import cpu_budget
 from ..files import replacing
 from ..locks import locked
 from .cards import Card
@@ -41,7 +42,7 @@ def _generate_chunk(generator: str, options: dict, job: tuple[int, int]):
 
 
 def default_workers() -> int:
-    return int(os.environ.get("HEPCOURSE_WORKERS") or os.cpu_count() or 1)
+    return int(os.environ.get("HEPCOURSE_WORKERS") or cpu_budget())
 
 
 def generate_files(card: Card, filenames: list[str], scale: str, workers: int | None = None,

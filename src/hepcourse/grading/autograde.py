@@ -32,6 +32,7 @@ from nbgrader.preprocessors import (
 from tqdm import tqdm
 from traitlets.config import Config
 
+from ..cpus import cpu_budget
 from ..files import write_json
 from .course import Course
 from .preprocessors import AuditCells, GuardedExecute
@@ -141,7 +142,7 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
     sandbox = settings["grading"]["sandbox"]["enabled"] if sandbox is None else sandbox
     if sandbox:
         check_available()
-    workers = workers or settings["grading"]["workers"] or len(os.sched_getaffinity(0))
+    workers = workers or settings["grading"]["workers"] or cpu_budget()
     workers = max(1, min(workers, len(students)))
     with Gradebook(course.db_url, course.id) as gb:
         try:
