@@ -57,11 +57,12 @@ def test_local_mode(monkeypatch, write, tmp_path):
 
 
 def test_class_start_throttles_follow_the_machine(monkeypatch, write):
-    import joblib
     import psutil
 
+    from hepcourse.cpus import cpu_budget
+
     c = load(monkeypatch, write, "")
-    assert c.JupyterHub.concurrent_spawn_limit == 4 * joblib.cpu_count()
+    assert c.JupyterHub.concurrent_spawn_limit == 4 * cpu_budget()
     assert c.JupyterHub.active_server_limit == psutil.virtual_memory().total // (375 * 2**20)
     assert c.Spawner.start_timeout == 120
     docker = load(monkeypatch, write, "mode: docker\ndocker: {mem_limit: 4G}\n").JupyterHub
