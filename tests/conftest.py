@@ -7,14 +7,13 @@ import pytest
 # autograde sandbox cannot read a default folder under root's private home).
 os.environ.setdefault("HEPCOURSE_DATA_DIR", str(Path(__file__).resolve().parents[1] / ".cache" / "data"))
 
+from support import TEST_SECRET
+
 from hepcourse.data import datasets, generate_heldout
 from hepcourse.data.build import generate_files
 from hepcourse.grading.course import heldout_datasets
 
 REPO = Path(__file__).resolve().parents[1]
-# The suite's held-out sets come from a fixed secret (a course makes a random one), so that every
-# run grades the reference solutions on the same draw.
-TEST_SECRET = b"hepcourse test suite: not a course secret"
 
 
 @pytest.fixture(autouse=True)

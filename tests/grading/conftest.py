@@ -27,10 +27,28 @@ SETUP = "import numpy as np\n\ndef reference(x):\n    return 2 * x"
 ADD = "def add(a, b):\n    ### BEGIN SOLUTION\n    return a + b\n    ### END SOLUTION"
 ADD_TEST = ("assert add(1, 2) == 3, 'add(1, 2) must be 3'\n"
             "assert np.allclose(add(np.ones(3), 1), 2)\n"
-            "### BEGIN HIDDEN TESTS\nassert add(-1, 1) == 0\n### END HIDDEN TESTS")
+            "### BEGIN HIDDEN TESTS\n"
+            "from hepcourse.grading.answers import hand_in, verdict\n"
+            "hand_in(small=add(1, 2), arrays=add(np.ones(3), 1), signs=add(-1, 1))\n"
+            "@verdict\n"
+            "def _(answers):\n"
+            "    import numpy as np\n"
+            "    assert answers['small'] == 3, 'add(1, 2) must be 3'\n"
+            "    assert np.allclose(answers['arrays'], 2) and answers['arrays'].shape == (3,)\n"
+            "    assert answers['signs'] == 0, 'add(-1, 1) must be 0'\n"
+            "### END HIDDEN TESTS")
 DOUBLE = "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION"
 DOUBLE_TEST = ("assert double(3) == reference(3)\n"
-               "assert np.allclose(double(np.arange(4)), [0, 2, 4, 6])")
+               "assert np.allclose(double(np.arange(4)), [0, 2, 4, 6])\n"
+               "### BEGIN HIDDEN TESTS\n"
+               "from hepcourse.grading.answers import hand_in, verdict\n"
+               "hand_in(three=double(3), arange=double(np.arange(4)))\n"
+               "@verdict\n"
+               "def _(answers):\n"
+               "    import numpy as np\n"
+               "    assert answers['three'] == 6, 'double(3) must be 6'\n"
+               "    assert np.array_equal(answers['arange'], [0, 2, 4, 6]), 'double must work on arrays'\n"
+               "### END HIDDEN TESTS")
 
 
 def tiny_homework() -> nbformat.NotebookNode:
@@ -38,6 +56,7 @@ def tiny_homework() -> nbformat.NotebookNode:
     nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [
         new_markdown_cell("# Tiny homework", metadata=_meta("intro", locked=True)),
+        new_markdown_cell("(rules)", metadata={"hepcourse": {"rules": True}}),
         new_code_cell(SETUP, metadata=_meta("setup", locked=True)),
         new_code_cell(ADD, metadata=_meta("add", solution=True)),
         new_code_cell(ADD_TEST, metadata=_meta("add-test", grade=True, locked=True, points=5)),

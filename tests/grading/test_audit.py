@@ -24,8 +24,17 @@ def finding(source):
     "import builtins\nbuiltins.AssertionError = Exception",
     "exec('np.all' + 'close = print')",
     "import sys\nsys.modules['numpy'] = None",
-    "from hepcourse.data import heldout\nX = heldout('higgs')",
-    "import gc",
+    "%time np.allclose = print",
+    "%%time\nnp.allclose = print",
+    "_ = !true\nnp.allclose = print",
+    "%run -i evil.py",
+    "from sys import modules\nmodules['numpy'].allclose = print",
+    "vars(np)['allclose'] = print",
+    "getattr(np, 'all' + 'close')",
+    "object.__setattr__(np, 'allclose', print)",
+    "np.__dict__['allclose'] = print",
+    "def f(x):\n    return x\nf.__code__ = print.__code__",
+    "x = (1 +",
 ])
 def test_tampering_is_flagged(source):
     assert finding(source), source
@@ -39,6 +48,12 @@ def test_tampering_is_flagged(source):
     "auc = roc_auc_score([0, 1], [0.2, 0.8])\nmodel = None",
     "%matplotlib inline\nx = np.arange(3)",
     "def helper(a):\n    return a.sum()",
+    "import gc\ngc.collect()",
+    "heldout = train.sample(frac=0.2)\nfrom hepcourse.grading.answers import heldout as features",
+    "%time model = None\n!ls\nfiles = !ls",
+    "%%capture\nx = 1",
+    "getattr(model, 'feature_importances_', None)",
+    "class Point:\n    def __init__(self):\n        self.x = 1\nvars(Point())",
 ])
 def test_ordinary_homework_code_passes(source):
     assert finding(source) is None, finding(source)

@@ -89,6 +89,14 @@ def test_hostile_submissions_end_with_a_clear_recorded_outcome(course, listener,
     deleted = answered(course, "def add(a, b):\n    return 0", GOOD_DOUBLE)
     deleted.cells = [c for c in deleted.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "add-test"]
     hostile["deleted-tests"] = deleted
+    copied = answered(course, GOOD_ADD, GOOD_DOUBLE)
+    copied.cells.append(nbformat.from_dict(dict(copied.cells[-1], id="copy")))           # a graded cell pasted twice
+    hostile["copied-cell"] = copied
+    relabelled = answered(course, GOOD_ADD, GOOD_DOUBLE)
+    for cell in relabelled.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "add-test":
+            cell.metadata.nbgrader.update(grade=False, locked=False)
+    hostile["relabelled"] = relabelled
     submit(course, "honest", answered(course, GOOD_ADD, GOOD_DOUBLE))
     for student, nb in hostile.items():
         submit(course, student, nb)
@@ -116,11 +124,15 @@ def test_hostile_submissions_end_with_a_clear_recorded_outcome(course, listener,
     assert hits == [], "a submission reached a server on the grader's loopback"
     assert grader_file.read_bytes() == before and not outside.exists()
     assert got["garbage"].status == "failed" and "not a valid notebook file" in got["garbage"].note
+    # A damaged submission says how it was damaged, not "see the above traceback".
+    assert got["copied-cell"].status == "failed" and "appears 2 times" in got["copied-cell"].note
+    assert got["relabelled"].status == "failed" and "'add-test' was changed" in got["relabelled"].note
 
     # The gradebook is intact and every student has a row in the export, with the reason.
     rows = {r["student"]: r for r in export_rows(course) if r["assignment"] == ASSIGNMENT}
     assert rows["honest"]["score"] == 10 and rows["honest"]["status"] == "graded"
     assert rows["garbage"]["status"] == "failed" and rows["garbage"]["score"] == 0
+    assert rows["relabelled"]["note"] == got["relabelled"].note
     assert set(rows) == set(got)
 
 

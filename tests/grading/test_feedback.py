@@ -12,7 +12,8 @@ from hepcourse.grading.autograde import autograde
 pytestmark = [pytest.mark.sandbox,
               pytest.mark.skipif(os.geteuid() != 0, reason="the autograde sandbox needs root (CI runs as root)")]
 
-HIDDEN_LINE = "add(-1, 1) == 0"   # the tiny homework's hidden test
+HIDDEN_LINE = "signs=add(-1, 1)"         # the tiny homework's hidden test: what the kernel runs
+VERDICT_LINE = "answers['signs'] == 0"   # and its verdict, which runs in the grader only
 # Passes the visible asserts, fails the hidden one.
 SLOPPY_ADD = "def add(a, b):\n    return a + b + 99 * (a < 0)"
 
@@ -22,12 +23,14 @@ def test_feedback_shows_outcomes_and_messages_but_no_hidden_test(course):
     (outcome,) = autograde(course, ASSIGNMENT, workers=1, progress=False)
     assert (outcome.score, outcome.max_score) == (5, 10)
     graded = nbformat.read(course.root / "autograded" / "sloppy" / ASSIGNMENT / "homework.ipynb", 4)
-    assert HIDDEN_LINE in "".join(cell.source for cell in graded.cells)   # the grader ran it
+    graded_text = "".join(cell.source for cell in graded.cells)
+    assert HIDDEN_LINE in graded_text and VERDICT_LINE not in graded_text   # the verdict never reached the kernel
 
     assert course.api().generate_feedback(ASSIGNMENT)["success"]  # released through the hub in test_cycle_through_hub
     text = page_text((course.root / "feedback" / "sloppy" / ASSIGNMENT / "homework.html").read_text())
-    for secret in (HIDDEN_LINE, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+    for secret in (HIDDEN_LINE, VERDICT_LINE, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
         assert secret not in text
+    assert "add(-1, 1) must be 0" in text                             # the verdict's message
     assert "assert add(1, 2) == 3, 'add(1, 2) must be 3'" in text   # the visible test, as released
     assert "AssertionError" in text and "# (hidden tests: not shown)" in text
     assert "Score: 5.0 / 10.0" in text

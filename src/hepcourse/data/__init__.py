@@ -14,9 +14,11 @@ facilitator with ``hepcourse data fetch``. Every dataset is described by a card 
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import hmac
 import math
+import os
 from pathlib import Path
 
 import awkward as ak
@@ -30,7 +32,8 @@ from .cards import cards as all_cards
 from .formats import FORMATS
 from .store import DataError, data_dir, file_path, heldout_dir, read_meta, writable
 
-__all__ = ["DataError", "datasets", "generate_heldout", "heldout", "load", "path"]
+__all__ = ["DataError", "datasets", "fields", "generate_heldout", "heldout", "heldout_rows", "load", "path",
+           "without"]
 
 
 def datasets() -> dict[str, Card]:
@@ -72,8 +75,48 @@ def heldout(name: str, assignment: str, n: int | None = None, scale: str | None 
     made by the same generator from a seed derived from the course's secret, kept in the
     grader-only folder, one set per assignment. At ``full`` scale the public test set is
     public, so the ``course`` size is used. Only a facilitator generates it (``make data``)."""
+    return _load(heldout_card(get_card(name), assignment), "test", n, _heldout_scale(scale))
+
+
+def heldout_rows(name: str, assignment: str, scale: str | None = None):
+    """:func:`heldout` with its rows shuffled, in the order the grader hands them to a kernel:
+    the files hold one class each, so their order would tell the labels. The permutation comes
+    from the files' own digests (as secret as the data), so every grader draws the same one."""
+    scale = _heldout_scale(scale)
+    card = heldout_card(get_card(name), assignment)
+    files = ensure(card, scale, card.split("test")["files"], progress=False)
+    digest = hashlib.sha256("".join(read_meta(f)["sha256"] for f in files).encode()).digest()
+    table = _load(card, "test", None, scale)
+    order = np.random.default_rng(int.from_bytes(digest, "big")).permutation(_length(table))
+    if isinstance(table, pd.DataFrame):
+        return table.iloc[order].reset_index(drop=True)
+    if isinstance(table, dict):
+        return {key: value[order] for key, value in table.items()}
+    return table[order]
+
+
+def fields(table) -> list[str]:
+    """Column names of a DataFrame, keys of a dict of arrays, fields of an awkward Array."""
+    return list(table.columns) if isinstance(table, pd.DataFrame) else list(table.fields if isinstance(table, ak.Array) else table)
+
+
+def without(table, patterns: list[str]):
+    """``table`` without the fields matching any of the shell ``patterns`` (``truth*``)."""
+    drop = [f for f in fields(table) if any(fnmatch.fnmatchcase(f, p) for p in patterns)]
+    if isinstance(table, pd.DataFrame):
+        return table.drop(columns=drop)
+    if isinstance(table, dict):
+        return {key: value for key, value in table.items() if key not in drop}
+    return table[[f for f in table.fields if f not in drop]]
+
+
+def _heldout_scale(scale: str | None) -> str:
     scale = scales.current(scale)
-    return _load(heldout_card(get_card(name), assignment), "test", n, "course" if scale == "full" else scale)
+    return "course" if scale == "full" else scale
+
+
+def _length(table) -> int:
+    return len(next(iter(table.values()))) if isinstance(table, dict) else len(table)
 
 
 def heldout_card(card: Card, assignment: str, secret: bytes | None = None) -> Card:
@@ -88,7 +131,10 @@ def heldout_card(card: Card, assignment: str, secret: bytes | None = None) -> Ca
 
 
 def generate_heldout(name: str, assignment: str, secret: bytes, scale: str, **options) -> list[Path]:
-    """Make ``assignment``'s held-out set of ``name`` (the test split's files) from the secret."""
+    """Make ``assignment``'s held-out set of ``name`` (the test split's files) from the secret,
+    in the grader-only folder (mode 0700: no kernel's sandbox uid reads it)."""
+    heldout_dir().mkdir(parents=True, exist_ok=True)
+    os.chmod(heldout_dir(), 0o700)
     card = get_card(name)
     return generate_files(heldout_card(card, assignment, secret), card.split("test")["files"], scale, **options)
 

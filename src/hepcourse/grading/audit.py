@@ -1,12 +1,14 @@
-"""Static audit of a submission's own cells, before any of its code runs.
+"""Static audit of a submission's own cells, before any of its code runs: the second wall.
 
-Tests run in the same kernel as the student's code, so a cell that rebinds what the tests rely on
-(``np.allclose = lambda *a: True``, ``roc_auc_score = ...`` over the setup cell's import,
-``get_ipython().showtraceback = ...``) could turn failures into passes. Nothing inside the
-kernel can be trusted once such code ran; the audit reads the source in the grader's process
-instead. A flagged cell is not executed: its source is replaced by an error that names the
-finding, so the tests that need it score 0 and the reason is in the graded notebook and the
-feedback. Ordinary code (assigning ``pd.options.display.max_rows``, subclassing, plotting) passes.
+Points come only from verdicts run outside the kernel (``verdicts.py``), which hold whatever a
+kernel does. The audit is the second wall, and the one students meet: a cell that tampers with
+what the tests run (``np.allclose = lambda *a: True``, ``roc_auc_score = ...`` over the setup
+cell's import, ``get_ipython().showtraceback = ...``, an IPython input transformer) is not run:
+its source is replaced by an error naming the finding, so the tests that need it score 0 and
+the reason is in the graded notebook and the feedback. Cells are read as IPython reads them
+(magics and shell escapes become Python first), so ``%time <code>`` is audited like any code.
+Ordinary code (assigning ``pd.options.display.max_rows``, subclassing, plotting, ``%matplotlib``,
+``!ls``, ``gc.collect()``) passes.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import ast
 import importlib
 import sys
 import types
+
+from IPython.core.inputtransformer2 import TransformerManager
 
 # Names whose mere use in a student's cell is flagged: interpreter internals that reach the
 # tests' objects, dynamic code that would hide from this audit, and the grader-only data.
@@ -28,11 +32,15 @@ FORBIDDEN_NAMES = {
     "__import__": "imports modules hidden from the audit",
     "importlib": "imports modules hidden from the audit",
     "ctypes": "changes memory behind the interpreter's back",
-    "gc": "reaches other objects through the garbage collector",
-    "heldout": "reads the held-out data that only the grader may use",
-    "HEPCOURSE_HELDOUT_DIR": "reads the held-out data that only the grader may use",
 }
 FORBIDDEN_ATTRIBUTES = {"modules": "sys", "settrace": "sys", "setprofile": "sys", "_getframe": "sys"}
+# Attributes that change any object behind the audit's back, whatever they are called on.
+FORBIDDEN_DUNDERS = {"__setattr__", "__delattr__", "__dict__", "__globals__", "__code__"}
+# IPython calls that magics and shell escapes become; of the magics, those whose argument is code
+# (audited like the cell) and those that do nothing to the tests.
+CODE_MAGICS = {"time", "timeit", "prun", "capture"}
+HARMLESS_MAGICS = {"matplotlib", "config", "pip", "conda", "env", "who", "whos", "precision", "pprint", "writefile",
+                   "bash", "sh", "html", "markdown", "latex", "load_ext", "autoreload", "history", "pwd", "ls", "cd"}
 # Top-level packages the audit may import to learn whether a dotted name is a module or class.
 RESOLVABLE = {"numpy", "pandas", "scipy", "sklearn", "torch", "xgboost", "matplotlib", "mplhep",
               "math", "statistics", "random", "os", "sys", "hepcourse", "awkward", "uproot", "hist",
@@ -69,19 +77,63 @@ def audit(source: str, aliases: dict[str, str], protected: dict[str, str | None]
     """The first finding in one student cell's ``source`` (None when clean). ``aliases``: the
     imports of the whole notebook; ``protected``: :func:`protected_names` of the locked cells."""
     try:
-        tree = ast.parse(_python_only(source))
-    except SyntaxError:
-        return None                       # the kernel reports it; nothing can have run
+        tree = ast.parse(_python(source))
+    except SyntaxError as err:
+        return f"line {err.lineno}: not valid Python ({err.msg})"
+    magics = {}
     for node in ast.walk(tree):
-        finding = _check(node, aliases, protected)
+        call = _magic(node)
+        if call:
+            magics[id(node.func.value.func)] = call
+    for node in ast.walk(tree):
+        if id(node) in magics:
+            method, args = magics[id(node)]
+            finding = _check_magic(method, args, aliases, protected)
+        else:
+            finding = _check(node, aliases, protected)
         if finding:
             return f"line {getattr(node, 'lineno', '?')}: {finding}"
     return None
 
 
+def _magic(node: ast.AST) -> tuple[str, list[str]] | None:
+    """(method, constant arguments) of ``get_ipython().<magic or shell call>(...)``."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+            and node.func.attr in ("run_line_magic", "run_cell_magic", "system", "getoutput") \
+            and isinstance(node.func.value, ast.Call) and not node.func.value.args \
+            and isinstance(node.func.value.func, ast.Name) and node.func.value.func.id == "get_ipython" \
+            and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args) and not node.keywords:
+        return node.func.attr, [a.value for a in node.args]
+    return None
+
+
+def _check_magic(method: str, args: list[str], aliases, protected) -> str | None:
+    if method in ("system", "getoutput"):
+        return None                              # a shell command: no more than the kernel may do
+    name = args[0] if args else ""
+    if name in CODE_MAGICS:
+        return audit("\n".join(args[1:]), aliases, protected)
+    if name in HARMLESS_MAGICS:
+        return None
+    return f"uses the magic %{name}, which runs code hidden from the audit"
+
+
 def _check(node: ast.AST, aliases: dict[str, str], protected: dict[str, str | None]) -> str | None:
     if isinstance(node, ast.Name) and node.id in FORBIDDEN_NAMES:
         return f"uses `{node.id}`, which {FORBIDDEN_NAMES[node.id]}"
+    if isinstance(node, ast.Attribute) and node.attr in FORBIDDEN_DUNDERS:
+        return f"uses `{node.attr}`, which changes objects behind the audit's back"
+    if isinstance(node, ast.ImportFrom) and node.module == "sys" \
+            and any(n.name in FORBIDDEN_ATTRIBUTES for n in node.names):
+        return "imports the interpreter's internals from `sys`"
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "vars" and node.args \
+            and isinstance(node.args[0], (ast.Name, ast.Attribute, ast.Subscript)) and ast.unparse(node.args[0]) != "self":
+        owner = _resolve(node.args[0], aliases)
+        if owner is None or isinstance(owner, (types.ModuleType, type)):
+            return f"calls `vars` on `{ast.unparse(node.args[0])}` (the tests' modules may be changed through it)"
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr" \
+            and len(node.args) > 1 and not isinstance(node.args[1], ast.Constant):
+        return "calls `getattr` with a computed name, which hides from the audit what it reaches"
     if isinstance(node, ast.alias) and node.name.split(".")[0] in FORBIDDEN_NAMES:
         return f"imports `{node.name}`, which {FORBIDDEN_NAMES[node.name.split('.')[0]]}"
     if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in FORBIDDEN_NAMES:
@@ -156,14 +208,14 @@ def _flatten(targets):
             yield target
 
 
-def _python_only(source: str) -> str:
-    """Drop IPython magics and shell escapes (lines starting with % or !)."""
-    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+def _python(source: str) -> str:
+    """The cell as IPython runs it: magics and shell escapes turned into Python calls (same lines)."""
+    return TransformerManager().transform_cell(source)
 
 
 def _parse_all(sources):
     for source in sources:
         try:
-            yield ast.parse(_python_only(source))
+            yield ast.parse(_python(source))
         except SyntaxError:
             continue

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import re
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
@@ -35,8 +36,9 @@ from traitlets.config import Config
 from ..cpus import cpu_budget
 from ..files import write_json
 from .course import Course
-from .preprocessors import AuditCells, GuardedExecute
+from .preprocessors import DROPPED, AuditCells, GuardedExecute
 from .sandbox import SandboxedKernelManager, check_available, claim_uid, parse_size
+from .verdicts import JudgeAnswers, SeparateVerdicts
 
 
 @dataclass
@@ -54,17 +56,35 @@ def pipeline_config(settings: dict, sandbox_uid: int | None) -> Config:
     sandbox)."""
     sandbox = settings["grading"]["sandbox"]
     config = Config()
+    audit = [AuditCells] if sandbox["audit"] else []
     config.Autograde.autograde_preprocessors = [
-        AuditCells, GuardedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
-        SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+        SeparateVerdicts, *audit, GuardedExecute, JudgeAnswers, IgnorePattern, ClearMetadataPreprocessor,
+        LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+    config.SeparateVerdicts.modules = str(settings["content"]["source"])
     config.Execute.timeout = sandbox["cell_timeout"]
+    config.GuardedExecute.max_output = parse_size(sandbox["output"])
+    config.GuardedExecute.max_answers = parse_size(sandbox["answers"])
     if sandbox_uid is not None:
         config.Execute.kernel_manager_class = SandboxedKernelManager
+        config.GuardedExecute.sandbox_uid = sandbox_uid
         config.SandboxedKernelManager.sandbox_uid = sandbox_uid
         config.SandboxedKernelManager.memory = parse_size(sandbox["memory"])
         config.SandboxedKernelManager.cpu_seconds = sandbox["cpu_seconds"]
         config.SandboxedKernelManager.processes = sandbox["processes"]
+        config.SandboxedKernelManager.file_size = parse_size(sandbox["file_size"])
+        config.SandboxedKernelManager.hide = hidden_paths(settings)
     return config
+
+
+def hidden_paths(settings: dict) -> list[str]:
+    """What a submission's kernel must not see: ``grading.sandbox.hide`` and every entry of the
+    hub's state folder (database, cookie secret, passwords, homes, the course), except the
+    entries on the way to what kernels read (the data folder, the modules)."""
+    needed = [Path(settings["data"]["dir"]).resolve(), Path(settings["content"]["source"]).resolve()]
+    state = Path(settings["hub"]["state_dir"]).resolve()
+    entries = sorted(state.iterdir()) if state.is_dir() else []
+    private = [str(p) for p in entries if not any(n == p or p in n.parents for n in needed)]
+    return [*settings["grading"]["sandbox"]["hide"], *private]
 
 
 _worker: dict = {}
@@ -88,9 +108,10 @@ def _grade(assignment: str, student: str) -> Outcome:
     result = _worker["api"].autograde(assignment, student)
     seconds = time.monotonic() - started
     if not result.get("success"):
-        lines = [line for line in (result.get("error") or result.get("log") or "").splitlines() if line.strip()]
         folder = course.root / "submitted" / student / assignment
-        return Outcome(student, 0.0, 0.0, seconds, "failed", _unreadable(folder) or _last_error(lines))
+        why = _unreadable(folder) or _edited(folder, course.root / "source" / assignment) \
+            or _logged_error(f"{result.get('log') or ''}\n{result.get('error') or ''}")
+        return Outcome(student, 0.0, 0.0, seconds, "failed", why)
     with Gradebook(course.db_url, course.id) as gb:
         submission = gb.find_submission(assignment, student)
         score, max_score = submission.score, submission.max_score
@@ -107,9 +128,33 @@ def _unreadable(folder: Path) -> str:
     return ""
 
 
-def _last_error(lines: list[str]) -> str:
-    errors = [line for line in lines if "Error" in line or "Exception" in line]
-    return (errors or lines or ["nbgrader reported a failure without detail"])[-1][:300]
+def _edited(folder: Path, source: Path) -> str:
+    """How a submission's graded cells were damaged (copied, relabelled), which nbgrader refuses
+    with a traceback of its own."""
+    problems = []
+    for path in sorted(folder.glob("*.ipynb")):
+        if not (source / path.name).exists():
+            continue
+        cells = [c for c in nbformat.read(path, 4).cells if "nbgrader" in c.metadata]
+        ids = [c.metadata.nbgrader.get("grade_id") for c in cells]
+        problems += [f"{path.name}: the cell {i!r} appears {ids.count(i)} times (a cell was copied with its grading "
+                     "metadata)" for i in sorted({i for i in ids if ids.count(i) > 1}, key=str)]
+        submitted = dict(zip(ids, cells))
+        for cell in nbformat.read(source / path.name, 4).cells:
+            meta = cell.metadata.get("nbgrader", {})
+            mine = submitted.get(meta.get("grade_id"))
+            if mine is not None and (mine.cell_type != cell.cell_type or any(
+                    mine.metadata.nbgrader.get(k, False) != meta.get(k, False) for k in ("grade", "solution", "locked"))):
+                problems.append(f"{path.name}: the cell {meta['grade_id']!r} was changed into another kind of cell "
+                                "(its grading metadata was edited)")
+    return "; ".join(problems)[:500]
+
+
+def _logged_error(log: str) -> str:
+    """The real exception in nbgrader's log, not its "see the above traceback"."""
+    errors = [line.strip() for line in log.splitlines()
+              if re.match(r"^\s*[\w.]*(Error|Exception|Warning)\b.*:", line) and "NbGraderException" not in line]
+    return (errors or ["nbgrader reported a failure without detail"])[-1][:300]
 
 
 # Errors that say more than "a test failed": the audit's, the kernel guard's, the limits'.
@@ -117,19 +162,23 @@ LIMIT_NOTES = {"CellTimeoutError": "a cell ran past the time limit", "MemoryErro
 
 
 def _notes(folder: Path) -> str:
-    """Why points were lost beyond failing asserts, from the graded notebook's error outputs."""
+    """Why points were lost beyond failing asserts, from the graded notebook's outputs."""
     notes = []
     for path in sorted(folder.glob("*.ipynb")):
         for cell in nbformat.read(path, 4).cells:
             for out in cell.get("outputs", []):
-                if out.get("output_type") != "error":
-                    continue
-                text = LIMIT_NOTES.get(out.get("ename"))
-                if out.get("ename") == "KernelLost" or "not run by the autograder" in out.get("evalue", ""):
-                    text = out["evalue"].split(";")[0]
-                if text and text not in notes:
-                    notes.append(text)
-    return "; ".join(notes)
+                notes.append(_note(out))
+    return "; ".join(dict.fromkeys(note for note in notes if note))
+
+
+def _note(out) -> str | None:
+    if out.get("output_type") == "stream" and str(out.get("text", "")).startswith(DROPPED):
+        return out["text"].strip()           # output beyond the cap was dropped as it came
+    if out.get("output_type") != "error":
+        return None
+    if out.get("ename") == "KernelLost" or "not run by the autograder" in out.get("evalue", ""):
+        return out["evalue"].split(";")[0]
+    return LIMIT_NOTES.get(out.get("ename"))
 
 
 def autograde(course: Course, assignment: str, students: list[str] | None = None, *,

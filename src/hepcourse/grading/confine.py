@@ -1,5 +1,6 @@
-"""The kernel side of the autograde sandbox (see ``sandbox.py``): started as root inside a new
-network namespace, it sets the limits, then execs the kernel as the sandbox uid. Kept free of
+"""The kernel side of the autograde sandbox (see ``sandbox.py``): started as root inside new
+network, PID and mount namespaces, it gives the kernel private scratch folders, hides the
+host's secrets, sets the limits, then execs the kernel as the sandbox uid. Kept free of
 heavy imports: it runs once per graded submission."""
 
 from __future__ import annotations
@@ -9,11 +10,19 @@ import os
 import re
 import resource
 import shutil
+import signal
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 # Variables a course notebook may see; everything else (tokens, hub secrets) is dropped.
-KEEP_ENV = re.compile(r"^(PATH|LANG|LC_\w+|TZ|PYTHONPATH|OMP_NUM_THREADS|MKL_NUM_THREADS|MPLBACKEND|HEPCOURSE_\w+)$")
+# The held-out folder's path stays behind too: a kernel gets only the features the grader wrote
+# for it (HEPCOURSE_GRADING_INPUTS).
+KEEP_ENV = re.compile(r"^(PATH|LANG|LC_\w+|TZ|PYTHONPATH|OMP_NUM_THREADS|MKL_NUM_THREADS|MPLBACKEND|HEPCOURSE_(?!HELDOUT)\w+)$")
+
+
+# Scratch folders every process may write: private to the submission, bounded, gone with it.
+SCRATCH = ("/tmp", "/var/tmp", "/dev/shm")
 
 
 @dataclass(frozen=True)
@@ -21,19 +30,39 @@ class Limits:
     memory: int        # bytes of address space
     cpu_seconds: int
     processes: int
+    file_size: int     # bytes: the largest file it may write, and each scratch folder's size
+
+
+def isolate_files(limits: Limits, hide: list[Path]) -> None:
+    """In the kernel's own mount namespace (root, before dropping privileges): a fresh tmpfs of
+    bounded size on each scratch folder, and each path of ``hide`` covered (a folder by an
+    empty read-only tmpfs, a file or socket by /dev/null)."""
+    for folder in SCRATCH:
+        if Path(folder).is_dir():
+            _mount("-t", "tmpfs", "-o", f"size={limits.file_size},mode=1777,nosuid,nodev", "tmpfs", folder)
+    for path in hide:
+        if path.is_dir():
+            _mount("-t", "tmpfs", "-o", "size=4k,mode=0755,ro,nosuid,nodev", "tmpfs", str(path))
+        elif path.exists():
+            _mount("--bind", "/dev/null", str(path))
+
+
+def _mount(*args: str) -> None:
+    subprocess.run(["mount", *args], check=True, capture_output=True)
 
 
 def confine(workdir: Path, limits: Limits) -> dict:
-    """In the starting kernel process (root, new network namespace): set ``limits`` (inherited
-    through the exec) and return the environment the kernel gets."""
+    """In the starting kernel process (root, new namespaces): set ``limits`` (inherited through
+    the exec) and return the environment the kernel gets."""
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory, limits.memory))
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
     resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size, limits.file_size))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     os.umask(0o077)
     os.chdir(workdir)
     env = {key: value for key, value in os.environ.items() if KEEP_ENV.match(key)}
-    env.update(HOME=str(workdir), MPLCONFIGDIR=str(workdir / ".matplotlib"), TMPDIR=str(workdir),
+    env.update(HOME=str(workdir), MPLCONFIGDIR=str(workdir / ".matplotlib"), TMPDIR="/tmp",
                XDG_CACHE_HOME=str(workdir / ".cache"), JUPYTER_RUNTIME_DIR=str(workdir / ".runtime"),
                IPYTHONDIR=str(workdir / ".ipython"))
     return env
@@ -47,6 +76,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--memory", type=int, required=True)
     parser.add_argument("--cpu-seconds", type=int, required=True)
     parser.add_argument("--processes", type=int, required=True)
+    parser.add_argument("--file-size", type=int, required=True)
+    parser.add_argument("--hide", type=Path, action="append", default=[])
     parser.add_argument("kernel", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     kernel = args.kernel[1:] if args.kernel[:1] == ["--"] else args.kernel
@@ -57,7 +88,9 @@ def main(argv: list[str] | None = None) -> None:
     shutil.copyfile(kernel[flag + 1], copy)
     os.chown(copy, args.uid, args.uid)
     kernel[flag + 1] = str(copy)
-    env = confine(args.workdir, Limits(args.memory, args.cpu_seconds, args.processes))
+    limits = Limits(args.memory, args.cpu_seconds, args.processes, args.file_size)
+    isolate_files(limits, args.hide)
+    env = confine(args.workdir, limits)
     # The kernel's own start-up chatter would flood the facilitator's terminal (and a progress
     # bar): it goes to a log in the sandbox; cell outputs travel over the kernel protocol.
     log = os.open(args.workdir / "kernel.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -67,9 +100,18 @@ def main(argv: list[str] | None = None) -> None:
     # setpriv drops to the uid as it execs the kernel, so an interpreter installed under a
     # private folder (pyenv in /root) still starts; the kernel itself holds no privileges.
     uid = str(args.uid)
-    os.execvpe("setpriv", ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--",
-                           *kernel], env)
-
+    kernel_pid = os.fork()
+    if kernel_pid == 0:
+        os.execvpe("setpriv", ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--",
+                               *kernel], env)
+    # This root process stays the namespace's init: out of the kernel's reach (it cannot signal
+    # it), it reaps orphans and, when the kernel ends, ends too, which kills every process the
+    # submission left in the namespace. Interrupts sent to the process group are for the kernel.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while True:
+        pid, status = os.wait()
+        if pid == kernel_pid:
+            os._exit(os.waitstatus_to_exitcode(status) % 256)
 
 
 if __name__ == "__main__":

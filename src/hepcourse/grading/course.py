@@ -15,20 +15,22 @@ import shutil
 import sys
 from pathlib import Path
 
+import nbformat
 from traitlets.config import Config
 
 from ..config import load_settings
 from ..errors import UserError
 
 
-def heldout_datasets(modules: Path) -> dict[str, list[str]]:
-    """assignment -> the datasets its hidden tests grade on (``hepcourse.heldout`` in the
-    homework notebook's metadata)."""
+def heldout_datasets(modules: Path) -> dict[str, dict[str, list[str]]]:
+    """assignment -> {dataset its hidden tests grade on: fields withheld from the kernel beyond
+    the card's ``truth``}, from ``hepcourse.heldout`` in the homework notebook's metadata: a
+    list of dataset names, or a mapping of names to the extra fields withheld (shell patterns)."""
     found = {}
     for homework in sorted(modules.glob("*/homework.ipynb")):
-        names = json.loads(homework.read_text())["metadata"].get("hepcourse", {}).get("heldout", [])
-        if names:
-            found[homework.parent.name] = names
+        spec = json.loads(homework.read_text())["metadata"].get("hepcourse", {}).get("heldout", [])
+        if spec:
+            found[homework.parent.name] = {name: [] for name in spec} if isinstance(spec, list) else spec
     return found
 
 
@@ -126,10 +128,25 @@ class Course:
             for path in (self.modules / assignment).glob("homework*"):
                 copy = shutil.copytree if path.is_dir() else shutil.copy2
                 copy(path, source / path.name)
+            for notebook in source.glob("*.ipynb"):
+                self._prepare_source(notebook, assignment)
             result = self.api().generate_assignment(assignment)
             _require(result, f"building {assignment}")
             built[assignment] = self.root / "release" / assignment
         return built
+
+    def _prepare_source(self, notebook: Path, assignment: str) -> None:
+        """Refuse a homework whose tests could score inside the kernel; write this course's
+        grading rules (budgets, what cells may not do) into its rules cell."""
+        from .rules import fill_rules
+        from .verdicts import check_judged
+
+        nb = nbformat.read(notebook, 4)
+        check_judged(nb, assignment)
+        if not fill_rules(nb, self.settings):
+            raise GradingError(f"{assignment}: {notebook.name} has no grading-rules cell (a markdown cell "
+                               "with metadata hepcourse.rules: true) to tell students the budgets and rules")
+        nbformat.write(nb, notebook)
 
     def release(self, assignment: str) -> None:
         self.check_assignment(assignment)

@@ -6,8 +6,14 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.preprocessors import ClearHiddenTests, Execute, NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_locked
+from traitlets import Int
 
+from .answers import MIME
 from .audit import audit, module_aliases, protected_names
+from .sandbox import release
+
+OUTPUTS = {"stream", "display_data", "execute_result", "error", "update_display_data"}
+DROPPED = "the autograder dropped this submission's output beyond"
 
 
 class AuditCells(NbGraderPreprocessor):
@@ -33,14 +39,42 @@ class AuditCells(NbGraderPreprocessor):
 class GuardedExecute(Execute):
     """nbgrader's Execute, but a kernel that dies (killed, out of memory, CPU limit, exit) or
     stops answering never turns into points: the cell it was running and every cell after it
-    get an error output saying why, and the notebook goes on to be scored."""
+    get an error output saying why, and the notebook goes on to be scored. Output is capped as
+    it arrives (a flood neither fills the grader's memory nor the graded notebook), widgets are
+    ignored (their outputs would bypass the cap), and whatever the kernel left behind is killed
+    from here, whatever happened."""
+
+    sandbox_uid = Int(None, allow_none=True, help="the sandbox uid whose processes to kill after the notebook").tag(config=True)
+    max_output = Int(16 * 1024**2, help="bytes of output a submission may produce (answers apart)").tag(config=True)
+    max_answers = Int(256 * 1024**2, help="bytes of answers a submission may hand in").tag(config=True)
 
     def preprocess_cell(self, cell, resources, index):
         self._current_index = index
         return super().preprocess_cell(cell, resources, index)
 
+    def process_message(self, msg, cell, cell_index):
+        kind = msg["msg_type"]
+        if kind.startswith("comm"):
+            return None
+        if kind in OUTPUTS:
+            content = msg["content"]
+            data = content.get("data") or {}
+            budget = "answers" if MIME in data else "output"
+            self._used[budget] += len(content.get("text", "")) + sum(len(str(v)) for v in data.values()) \
+                + sum(len(line) for line in content.get("traceback", []))
+            limit = self.max_answers if budget == "answers" else self.max_output
+            if self._used[budget] > limit:
+                if budget not in self._dropped:
+                    self._dropped.add(budget)
+                    cell.outputs.append(NotebookNode(output_type="stream", name="stderr",
+                                                     text=f"{DROPPED} {limit // 1024**2} MiB\n"))
+                return None
+        return super().process_message(msg, cell, cell_index)
+
     def preprocess(self, nb, resources=None, km=None):
         self._current_index = 0
+        self._used = {"answers": 0, "output": 0}
+        self._dropped = set()
         try:
             return super().preprocess(nb, resources, km=km)
         except (DeadKernelError, CellTimeoutError, RuntimeError, TimeoutError) as err:
@@ -52,6 +86,11 @@ class GuardedExecute(Execute):
                         output_type="error", ename="KernelLost", evalue=reason,
                         traceback=[f"KernelLost: {reason}; this cell did not complete and scores 0"]))
             return nb, resources
+        finally:
+            # nbclient cleans up a dead kernel through jupyter_client's own method, past the
+            # sandbox manager's override: kill the uid's daemons and wipe its files here.
+            if self.sandbox_uid is not None:
+                release(self.sandbox_uid)
 
 
 class HideHiddenTests(ClearHiddenTests):

@@ -1,20 +1,26 @@
 """The autograde sandbox: each submission's kernel runs confined.
 
 A submission is student code, and nbgrader runs it in a kernel next to the grader's files. Here
-that kernel is started through ``unshare --net`` and this module's ``main``, which, before
-handing over to ipykernel:
+that kernel is started through ``unshare`` and ``confine.py``, which, before handing over to
+ipykernel:
 
 * moves it into its own network namespace with only a loopback that is down: no network at all;
+* into its own PID namespace (it sees no other process; when the grader kills what is left of the
+  sandbox uid, a daemon it double-forked dies too) and mount namespace: private, size-bounded
+  ``/tmp``, ``/var/tmp`` and ``/dev/shm`` that vanish with it, and the host's secrets covered
+  (the hub's state files, ``/home``, container engine sockets: ``grading.sandbox.hide``);
 * drops (with ``setpriv``) to an unprivileged uid/gid owning nothing but the sandbox's working directory (its HOME
   and cwd), so it cannot read the gradebook or the course directory (mode 0700) nor delete
   anything of the grader's;
 * sets resource limits: address space (memory bombs), CPU seconds (busy loops), processes of
-  that uid (fork bombs), no core files;
+  that uid (fork bombs), file size, no core files;
 * keeps only the environment a course notebook needs (no tokens or secrets).
 
 The kernel talks to the grader over IPC sockets inside the working directory: TCP loopback would
-not cross the network namespace. Each parallel worker has its own uid, so the process limit of
-one submission never counts another's processes.
+not cross the network namespace. Each parallel worker has its own uid and working directory, so
+the process limit of one submission never counts another's processes; :func:`release`, called
+from the grader's own ``finally`` after every submission whatever happened, kills every process
+of the uid and removes its working directory.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from pathlib import Path
 
 import psutil
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Int, Unicode
+from traitlets import Int, List, Unicode
 
 from ..errors import UserError
 
@@ -61,6 +67,24 @@ def check_available() -> None:
         raise SandboxError("the autograde sandbox needs `unshare` and `setpriv` (Debian package util-linux)")
 
 
+def work_root() -> Path:
+    """Where sandboxes' working directories and the held-out inputs live: outside ``/tmp``,
+    which a sandbox replaces by its own. Others may traverse it, not list it."""
+    root = Path("/run/hepcourse-sandbox-work") if os.access("/run", os.W_OK) else Path(tempfile.gettempdir())
+    root.mkdir(mode=0o711, exist_ok=True)
+    return root
+
+
+def workdir_of(uid: int) -> Path:
+    return work_root() / f"uid-{uid}"
+
+
+def release(uid: int) -> None:
+    """Kill every process of sandbox ``uid`` and remove its working directory."""
+    kill_all(uid)
+    shutil.rmtree(workdir_of(uid), ignore_errors=True)
+
+
 class SandboxedKernelManager(AsyncKernelManager):
     """A kernel manager whose kernels start inside the sandbox (``confine.py`` on the kernel side)."""
 
@@ -68,32 +92,31 @@ class SandboxedKernelManager(AsyncKernelManager):
     memory = Int(6 * 1024**3, help="address-space limit in bytes").tag(config=True)
     cpu_seconds = Int(900, help="CPU-time limit in seconds").tag(config=True)
     processes = Int(256, help="process/thread limit of the sandbox uid").tag(config=True)
-    workdir = Unicode("", help="the kernel's HOME and cwd; a fresh one per kernel when empty").tag(config=True)
+    file_size = Int(1024**3, help="largest file, and size of each private scratch folder, in bytes").tag(config=True)
+    hide = List(Unicode(), help="host paths the kernel must not see (covered in its mount namespace)").tag(config=True)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self._own_workdir = not self.workdir
-        if self._own_workdir:
-            self.workdir = tempfile.mkdtemp(prefix="hepcourse-sandbox-")
+        release(self.sandbox_uid)                      # whatever an earlier kernel of the uid left
+        self.workdir = str(workdir_of(self.sandbox_uid))
+        os.mkdir(self.workdir, 0o700)
         os.chown(self.workdir, self.sandbox_uid, self.sandbox_uid)
-        os.chmod(self.workdir, 0o700)
         # IPC sockets in the sandbox's own directory: reachable from the grader, no network.
         self.transport = "ipc"
         self.ip = os.path.join(self.workdir, "kernel")
 
     def format_kernel_cmd(self, extra_arguments=None):
         kernel = super().format_kernel_cmd(extra_arguments)
-        return ["unshare", "--net", sys.executable, "-m", "hepcourse.grading.confine",
+        hide = [arg for path in self.hide for arg in ("--hide", path)]
+        return ["unshare", "--net", "--pid", "--kill-child", "--mount-proc", sys.executable, "-m", "hepcourse.grading.confine",
                 "--uid", str(self.sandbox_uid), "--workdir", self.workdir,
                 "--memory", str(self.memory), "--cpu-seconds", str(self.cpu_seconds),
-                "--processes", str(self.processes), "--", *kernel]
+                "--processes", str(self.processes), "--file-size", str(self.file_size), *hide, "--", *kernel]
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
         if not restart:
-            kill_all(self.sandbox_uid)
-            if self._own_workdir:
-                shutil.rmtree(self.workdir, ignore_errors=True)
+            release(self.sandbox_uid)
 
 
 LOCKS = Path("/run/hepcourse-sandbox") if os.access("/run", os.W_OK) else Path(tempfile.gettempdir()) / "hepcourse-sandbox"
