@@ -17,11 +17,10 @@ import sys
 from pathlib import Path
 
 import psutil
-from jupyterhub.traitlets import ByteSpecification
 
 from hepcourse.auth import SHARED_PASSWORD, check_authenticator, demo_passwords, roster_auth_hook
 from hepcourse.config import REPO_ROOT as REPO
-from hepcourse.config import ConfigError, hub_api_port, load_settings
+from hepcourse.config import ConfigError, hub_api_port, load_settings, parse_size
 from hepcourse.content import module_index
 from hepcourse.cpus import cpu_budget
 from hepcourse.grading.course import Course
@@ -158,7 +157,7 @@ c.Spawner.http_timeout = 60
 c.Spawner.start_timeout = hub["start_timeout"]
 # Class-start throttles from the machine's size (hub/settings.yaml documents the defaults).
 c.JupyterHub.concurrent_spawn_limit = hub["concurrent_spawn_limit"] or 4 * cpu_budget()
-per_student = 375 * 2**20 if mode == "local" else ByteSpecification().validate(None, settings["docker"]["mem_limit"])
+per_student = 375 * 2**20 if mode == "local" else parse_size(settings["docker"]["mem_limit"])
 c.JupyterHub.active_server_limit = hub["active_server_limit"] or max(1, psutil.virtual_memory().total // per_student)
 c.Spawner.environment = {
     "HEPCOURSE_COURSE_ID": course["id"],

@@ -88,3 +88,22 @@ def test_jupyterhub_itself_reports_bad_settings_cleanly(write, extra):
     assert result.returncode != 0
     assert "hepcourse: invalid configuration" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_config_docs_lists_every_setting_and_every_environment_variable():
+    """The one list of environment variables is complete: every HEPCOURSE_* name the package,
+    the hub and the images read is in it, and `config docs` prints it with the settings."""
+    import re
+
+    from support import REPO
+
+    from hepcourse.environment import ENVIRONMENT
+
+    used = set()
+    for folder in ("src", "hub", "images"):
+        for path in (REPO / folder).rglob("*"):
+            if path.is_file() and path.suffix in ("", ".py", ".yaml", ".service", ".sh") and "node_modules" not in path.parts:
+                used |= set(re.findall(r"HEPCOURSE_[A-Z_]+", path.read_text(errors="ignore")))
+    assert used <= set(ENVIRONMENT), f"not listed in hepcourse.environment: {sorted(used - set(ENVIRONMENT))}"
+    out = run_cli("hepcourse", "config", "docs").stdout
+    assert "grading.sandbox.file_size" in out and all(name in out for name in ENVIRONMENT)

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from hepcourse.config import ConfigError, load_settings
+from hepcourse.config import ConfigError, load_settings, parse_size
 
 
 def test_defaults_fill_and_paths_resolve(write):
@@ -46,6 +46,8 @@ def test_settings_file_from_environment(write):
         ("auth: {password: short}\n", {}, "auth.password: this value is not allowed"),
         ("- a\n- b\n", {}, "expected a mapping of settings, got list"),
         ("hub: {port: [}\n", {}, "not valid YAML (line 1, column 14)"),
+        ("grading: {sandbox: {memory: 4096}}\n", {}, "grading.sandbox.memory: 4096 is not of type 'string'"),
+        ("docker: {mem_limit: 8GB}\n", {}, "docker.mem_limit: '8GB' is not allowed: A size in bytes with a 1024-based suffix"),
     ],
 )
 def test_bad_settings_say_where_and_what(write, text, env, expected):
@@ -67,3 +69,9 @@ def test_every_problem_is_reported_at_once(write):
 def test_missing_settings_file(tmp_path):
     with pytest.raises(ConfigError, match="file not found"):
         load_settings(tmp_path / "nope.yaml", env={})
+
+
+def test_sizes_read_as_jupyterhub_reads_mem_limit(write):
+    settings = load_settings(write("settings.yaml", "grading: {sandbox: {memory: 1.5G, file_size: 512M}}\n"))
+    sandbox = settings["grading"]["sandbox"]
+    assert parse_size(sandbox["memory"]) == 1536 * 2**20 and parse_size(sandbox["file_size"]) == 512 * 2**20

@@ -43,6 +43,7 @@ def _check(args) -> int:
 
 def _config_docs(args) -> int:
     from .config import load_schema
+    from .environment import ENVIRONMENT
 
     def walk(schema, prefix=""):
         for key, sub in schema.get("properties", {}).items():
@@ -54,6 +55,9 @@ def _config_docs(args) -> int:
 
     for name, default, text in walk(load_schema("settings")):
         print(f"{name}  (default: {default!r})\n    {text}")
+    print("\nEnvironment variables:")
+    for name, text in ENVIRONMENT.items():
+        print(f"{name}\n    {text}")
     return 0
 
 

@@ -126,6 +126,14 @@ def _coerce(text: str) -> object:
     return int(text) if text.strip().isdigit() else text.strip()
 
 
+def parse_size(text: str) -> int:
+    """A size setting ('6G', checked by the schema's ``size``) in bytes, read as JupyterHub reads
+    ``mem_limit``."""
+    from jupyterhub.traitlets import ByteSpecification  # not for every settings load
+
+    return int(ByteSpecification().validate(None, text))
+
+
 def check_data_folder(settings: dict) -> str:
     """The shared dataset folder as the users' servers will see it: a one-line state, or a
     ConfigError saying what is wrong and how to fill it. In local mode a missing folder is made

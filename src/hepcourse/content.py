@@ -17,7 +17,6 @@ that a student's own version is never renamed: the fresh copy lands beside it.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import json
 import os
 import shutil
@@ -25,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .files import replacing, write_json
+from .files import replacing, sha256_of, write_json
 
 MANIFEST = Path(".hepcourse") / "delivered.json"
 DEFAULT_EXCLUDE = ("homework*", ".ipynb_checkpoints", "__pycache__")
@@ -61,10 +60,6 @@ def _excluded(name: str, patterns) -> bool:
     return name.startswith(".") or any(fnmatch.fnmatch(name, p) for p in patterns)
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def sync(source: str | Path, dest: str | Path, exclude=DEFAULT_EXCLUDE) -> SyncReport:
     """Merge the course files under ``source`` into ``dest`` (e.g. ``~/modules``)."""
     source, dest = Path(source), Path(dest)
@@ -77,19 +72,19 @@ def sync(source: str | Path, dest: str | Path, exclude=DEFAULT_EXCLUDE) -> SyncR
 
     for rel, src in upstream.items():
         target = dest / rel
-        new_hash = sha256(src)
+        new_hash = sha256_of(src)
         old_hash = delivered.get(rel)
         if not target.exists():
             (report.restored if old_hash else report.added).append(rel)
         elif old_hash is None:
-            if sha256(target) == new_hash:
+            if sha256_of(target) == new_hash:
                 delivered[rel] = new_hash
                 continue
             renamed = target.with_name(f"{target.stem}_{stamp}{target.suffix}")
             target.rename(renamed)
             report.renamed.append((rel, renamed.relative_to(dest).as_posix()))
         else:
-            current = sha256(target)
+            current = sha256_of(target)
             if current != old_hash:
                 if new_hash != old_hash:
                     report.kept.append(rel)
@@ -102,7 +97,7 @@ def sync(source: str | Path, dest: str | Path, exclude=DEFAULT_EXCLUDE) -> SyncR
 
     for rel in sorted(set(delivered) - set(upstream)):
         target = dest / rel
-        if target.exists() and sha256(target) == delivered[rel]:
+        if target.exists() and sha256_of(target) == delivered[rel]:
             target.unlink()
             report.removed.append(rel)
         del delivered[rel]
@@ -118,8 +113,8 @@ def push(src: str | Path, dest: str | Path, rel: str) -> tuple[str, str]:
     fresh copy is written next to it as ``name_<timestamp>.ext``)."""
     src, dest = Path(src), Path(dest)
     delivered = _load_manifest(dest)
-    target, new_hash = dest / rel, sha256(src)
-    current = sha256(target) if target.exists() else None
+    target, new_hash = dest / rel, sha256_of(src)
+    current = sha256_of(target) if target.exists() else None
     if current is None:
         outcome = "added"
     elif current == new_hash:

@@ -1,8 +1,10 @@
-"""Writing files so that a crash or a concurrent reader never sees half of one: write a hidden
-temporary file beside the target, then rename it over the target (atomic on one filesystem)."""
+"""Files: writing so that a crash or a concurrent reader never sees half of one (a hidden
+temporary file beside the target, renamed over it: atomic on one filesystem), and the one file
+hash of the project."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -25,3 +27,8 @@ def replacing(path: Path):
 def write_json(path: Path, data) -> None:
     with replacing(path) as tmp:
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+
+
+def sha256_of(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()

@@ -19,8 +19,8 @@ from hepcourse.config import ConfigError
 from hepcourse.data import DataError, datasets, generate_heldout, heldout, load, path
 from hepcourse.data.build import chunk_plan, fetch_file, generate_file, verify_file
 from hepcourse.data.cards import get_card, load_card
-from hepcourse.data.download import sha256_of
 from hepcourse.data.store import file_path, read_meta
+from hepcourse.files import sha256_of
 
 FORMAT_NAMES = ["toy_csv", "toy_pandas_hdf", "toy_hdf5", "toy_root"]
 

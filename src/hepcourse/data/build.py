@@ -16,10 +16,10 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..cpus import cpu_budget
-from ..files import replacing
+from ..files import replacing, sha256_of
 from ..locks import locked
 from .cards import Card
-from .download import download, sha256_of
+from .download import download
 from .formats import FORMATS
 from .store import DataError, file_path, read_meta, write_meta
 

@@ -3,7 +3,6 @@ atomic (the final name appears only once the content checks out), with a progres
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -11,20 +10,13 @@ import requests
 from tqdm import tqdm
 
 from ..errors import UserError
+from ..files import sha256_of
 
 CHUNK = 1 << 16  # bytes per read: a dropped connection loses at most the read in progress
 
 
 class DownloadError(UserError):
     """A download that could not be completed or verified; the message says why."""
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def download(url: str, dest: Path, sha256: str | None, size: int | None = None,

@@ -33,11 +33,12 @@ from nbgrader.preprocessors import (
 from tqdm import tqdm
 from traitlets.config import Config
 
+from ..config import parse_size
 from ..cpus import cpu_budget
 from ..files import write_json
 from .course import Course
 from .preprocessors import DROPPED, AuditCells, GuardedExecute
-from .sandbox import SandboxedKernelManager, check_available, claim_uid, parse_size
+from .sandbox import SandboxedKernelManager, check_available, claim_uid
 from .verdicts import JudgeAnswers, SeparateVerdicts
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -40,20 +39,9 @@ from traitlets import Int, List, Unicode
 
 from ..errors import UserError
 
-SIZE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([KMGT]?)$")
-
 
 class SandboxError(UserError):
     """The sandbox cannot be set up on this machine (the message says why and what to do)."""
-
-
-def parse_size(text: str) -> int:
-    """'6G' -> bytes."""
-    match = SIZE.match(str(text).strip())
-    if not match:
-        raise SandboxError(f"not a size: {text!r} (expected e.g. 512M or 6G)")
-    number, unit = match.groups()
-    return int(float(number) * 1024 ** " KMGT".index(unit or " "))
 
 
 def check_available() -> None:
