@@ -117,3 +117,18 @@ def page_text(page: str) -> str:
     """What a reader of an HTML page sees: the text without tags (code in feedback is split
     into highlighted tokens)."""
     return html.unescape(re.sub(r"<[^>]+>", "", page))
+
+
+def exported(course: Course, to: Path) -> list[dict]:
+    """The grade export as the facilitator gets it (nbgrader's export plugin of the course), read
+    back from its CSV."""
+    import csv
+
+    from nbgrader.api import Gradebook
+
+    from hepcourse.grading.export import NotesExport
+
+    with Gradebook(course.db_url, course.id) as gb:
+        NotesExport(config=course.config(), to=str(to)).export(gb)
+    with open(to, newline="") as stream:
+        return [{**row, "score": float(row["score"])} for row in csv.DictReader(stream)]

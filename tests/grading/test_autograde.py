@@ -11,10 +11,9 @@ import time
 import nbformat
 import psutil
 import pytest
-from conftest import ASSIGNMENT, GOOD_ADD, GOOD_DOUBLE, answered, student_version, submit
+from conftest import ASSIGNMENT, GOOD_ADD, GOOD_DOUBLE, answered, exported, student_version, submit
 
 from hepcourse.grading.autograde import autograde, record
-from hepcourse.grading.cli import export_rows
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.skipif(os.geteuid() != 0, reason="the autograde sandbox needs root (CI runs as root)")]
 
@@ -55,6 +54,24 @@ def test_correct_partial_and_blank_work_get_full_partial_and_zero_points(course)
     got = by_student(autograde(course, ASSIGNMENT, workers=2, progress=False))
     assert {s: (o.score, o.max_score, o.status) for s, o in got.items()} == {
         "correct": (10, 10, "graded"), "partial": (5, 10, "graded"), "blank": (0, 10, "graded")}
+
+
+def test_a_kernel_starts_when_its_environment_lies_under_a_covered_folder(course, tmp_path, monkeypatch):
+    """CI clones the checkout anywhere, /tmp and /home included, which the sandbox covers: the
+    Python environment and the data stay visible, the rest of the folder does not."""
+    import sys
+    from pathlib import Path
+
+    outside = Path(sys.prefix).parent / "not-for-kernels.txt"
+    monkeypatch.setitem(course.settings["grading"]["sandbox"], "hide", [str(Path(sys.prefix).parent)])
+    probe = f"import os\nassert not os.path.exists({str(outside)!r})\n" + GOOD_ADD
+    submit(course, "covered", answered(course, probe, GOOD_DOUBLE))
+    outside.write_text("hidden")
+    try:
+        (o,) = autograde(course, ASSIGNMENT, workers=1, progress=False)
+    finally:
+        outside.unlink()
+    assert (o.score, o.note) == (10, "")
 
 
 def test_hostile_submissions_end_with_a_clear_recorded_outcome(course, listener, tmp_path):
@@ -129,7 +146,7 @@ def test_hostile_submissions_end_with_a_clear_recorded_outcome(course, listener,
     assert got["relabelled"].status == "failed" and "'add-test' was changed" in got["relabelled"].note
 
     # The gradebook is intact and every student has a row in the export, with the reason.
-    rows = {r["student"]: r for r in export_rows(course) if r["assignment"] == ASSIGNMENT}
+    rows = {r["student"]: r for r in exported(course, tmp_path / "grades.csv") if r["assignment"] == ASSIGNMENT}
     assert rows["honest"]["score"] == 10 and rows["honest"]["status"] == "graded"
     assert rows["garbage"]["status"] == "failed" and rows["garbage"]["score"] == 0
     assert rows["relabelled"]["note"] == got["relabelled"].note

@@ -17,6 +17,7 @@ from conftest import (
     GOOD_ADD,
     GOOD_DOUBLE,
     answered,
+    exported,
     student_version,
     submit,
     tiny_homework,
@@ -25,7 +26,6 @@ from nbgrader.api import Gradebook
 
 from hepcourse.config import load_settings
 from hepcourse.grading.autograde import autograde
-from hepcourse.grading.cli import export_rows
 from hepcourse.grading.course import Course
 from hepcourse.net import free_port
 
@@ -89,6 +89,6 @@ def test_autograde_writes_the_gradebook_into_postgresql(postgres, tmp_path):
     with Gradebook(postgres, course.id) as gb:
         assert sorted(s.id for s in gb.students) == ["blank", "correct", "partial"]
         assert gb.find_submission(ASSIGNMENT, "correct").score == 10
-    rows = {r["student"]: r["score"] for r in export_rows(course)}
+    rows = {r["student"]: r["score"] for r in exported(course, tmp_path / "grades.csv")}
     assert rows == {"correct": 10, "partial": 5, "blank": 0}
     assert Path(course.root).stat().st_mode & 0o777 == 0o700

@@ -1,9 +1,11 @@
 """Sandboxed parallel autograde: every submission in its own worker, its kernel confined.
 
-The pipeline is nbgrader's own ``Autograde`` converter with two preprocessors swapped in:
-``AuditCells`` (a student's cell that tampers with what tests use is not run) and
-``GuardedExecute`` (a dead or stuck kernel scores 0 from there on, with the reason), and with
-``OverwriteCells.add_missing_cells`` (deleted grade cells come back). Kernels start through
+The pipeline is nbgrader's own ``Autograde`` converter whose Execute step becomes four:
+``SeparateVerdicts`` (the verdicts leave the cells; the kernel gets held-out features only),
+``AuditCells`` (a student's cell that tampers with what tests use is not run),
+``GuardedExecute`` (a dead or stuck kernel scores 0 from there on, with the reason; output
+capped; whatever the sandbox left is killed) and ``JudgeAnswers`` (the verdicts, run here);
+with ``OverwriteCells.add_missing_cells`` (deleted grade cells come back). Kernels start through
 ``SandboxedKernelManager``. Workers write their scores into the gradebook themselves, one short
 transaction at a time (SQLite waits for the lock; PostgreSQL handles it), and a submission
 that fails entirely (a file that is not a notebook) is recorded and never stops the others.
@@ -21,15 +23,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import nbformat
-from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader.api import Gradebook, MissingEntry
-from nbgrader.preprocessors import (
-    AssignLatePenalties,
-    CheckCellMetadata,
-    IgnorePattern,
-    LimitOutput,
-    SaveAutoGrades,
-)
+from nbgrader.converters import Autograde
+from nbgrader.preprocessors import Execute
 from tqdm import tqdm
 from traitlets.config import Config
 
@@ -57,10 +53,11 @@ def pipeline_config(settings: dict, sandbox_uid: int | None) -> Config:
     sandbox)."""
     sandbox = settings["grading"]["sandbox"]
     config = Config()
-    audit = [AuditCells] if sandbox["audit"] else []
+    # nbgrader's own pipeline, its Execute step replaced by ours (so a new nbgrader step is kept).
+    ours = [SeparateVerdicts, *([AuditCells] if sandbox["audit"] else []), GuardedExecute, JudgeAnswers]
     config.Autograde.autograde_preprocessors = [
-        SeparateVerdicts, *audit, GuardedExecute, JudgeAnswers, IgnorePattern, ClearMetadataPreprocessor,
-        LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+        step for default in Autograde.autograde_preprocessors.default()
+        for step in (ours if default is Execute else [default])]
     config.SeparateVerdicts.modules = str(settings["content"]["source"])
     config.Execute.timeout = sandbox["cell_timeout"]
     config.GuardedExecute.max_output = parse_size(sandbox["output"])

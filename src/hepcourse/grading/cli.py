@@ -11,10 +11,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import json
-import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -66,37 +62,15 @@ def cmd_feedback(args, course: Course) -> int:
     return 0
 
 
-def export_rows(course: Course) -> list[dict]:
+def cmd_export(args, course: Course) -> int:
     from nbgrader.api import Gradebook
 
-    rows = []
+    from .export import NotesExport
+
     with Gradebook(course.db_url, course.id) as gb:
-        for assignment in gb.assignments:
-            notes_file = course.root / "autograde" / f"{assignment.name}.json"
-            notes = json.loads(notes_file.read_text()) if notes_file.exists() else {}
-            for student in gb.students:
-                try:
-                    sub = gb.find_submission(assignment.name, student.id)
-                    score, status = sub.score, "needs manual grading" if sub.needs_manual_grade else "graded"
-                except Exception:  # noqa: BLE001 - MissingEntry: no submission
-                    score, status = 0.0, "missing"
-                outcome = notes.get(student.id, {})
-                if outcome.get("status") == "failed":
-                    status = "failed"
-                rows.append({"student": student.id, "assignment": assignment.name, "score": round(score, 2),
-                             "max_score": assignment.max_score, "status": status, "note": outcome.get("note", "")})
-    return rows
-
-
-def cmd_export(args, course: Course) -> int:
-    rows = export_rows(course)
-    to_file = args.to != "-"
-    with open(args.to, "w", newline="") if to_file else contextlib.nullcontext(sys.stdout) as stream:
-        writer = csv.DictWriter(stream, fieldnames=["student", "assignment", "score", "max_score", "status", "note"])
-        writer.writeheader()
-        writer.writerows(rows)
-    if to_file:
-        print(f"{len(rows)} rows written to {args.to}")
+        NotesExport(config=course.config(), to=args.to).export(gb)
+    if args.to != "-":
+        print(f"grades written to {args.to}")
     return 0
 
 

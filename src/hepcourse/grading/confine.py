@@ -33,18 +33,32 @@ class Limits:
     file_size: int     # bytes: the largest file it may write, and each scratch folder's size
 
 
-def isolate_files(limits: Limits, hide: list[Path]) -> None:
+def isolate_files(workdir: Path, limits: Limits, hide: list[Path], keep: list[Path]) -> None:
     """In the kernel's own mount namespace (root, before dropping privileges): a fresh tmpfs of
-    bounded size on each scratch folder, and each path of ``hide`` covered (a folder by an
-    empty read-only tmpfs, a file or socket by /dev/null)."""
-    for folder in SCRATCH:
-        if Path(folder).is_dir():
-            _mount("-t", "tmpfs", "-o", f"size={limits.file_size},mode=1777,nosuid,nodev", "tmpfs", folder)
+    bounded size on each scratch folder, and each path of ``hide`` covered (a folder by an empty
+    root-owned tmpfs, a file or socket by /dev/null). What the kernel needs (``keep``: the Python
+    environment, the package, the data) stays where it is even under a covered folder (a
+    checkout in /tmp, a venv in /home): it is bound aside first and moved back on top."""
+    scratch = [Path(folder) for folder in SCRATCH if Path(folder).is_dir()]
+    covers = [*scratch, *(path for path in hide if path.exists())]
+    staged = []
+    for i, path in enumerate(keep):
+        if path.exists() and any(cover == path or cover in path.parents for cover in covers):
+            stage = workdir / f".keep-{i}"
+            stage.mkdir()
+            _mount("--rbind", str(path), str(stage))
+            staged.append((stage, path))
+    for folder in scratch:
+        _mount("-t", "tmpfs", "-o", f"size={limits.file_size},mode=1777,nosuid,nodev", "tmpfs", str(folder))
     for path in hide:
         if path.is_dir():
-            _mount("-t", "tmpfs", "-o", "size=4k,mode=0755,ro,nosuid,nodev", "tmpfs", str(path))
+            _mount("-t", "tmpfs", "-o", "size=64k,mode=0755,nosuid,nodev", "tmpfs", str(path))
         elif path.exists():
             _mount("--bind", "/dev/null", str(path))
+    for stage, path in staged:
+        path.mkdir(parents=True, exist_ok=True)
+        _mount("--move", str(stage), str(path))
+        stage.rmdir()
 
 
 def _mount(*args: str) -> None:
@@ -78,6 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--processes", type=int, required=True)
     parser.add_argument("--file-size", type=int, required=True)
     parser.add_argument("--hide", type=Path, action="append", default=[])
+    parser.add_argument("--keep", type=Path, action="append", default=[])
     parser.add_argument("kernel", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     kernel = args.kernel[1:] if args.kernel[:1] == ["--"] else args.kernel
@@ -89,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     os.chown(copy, args.uid, args.uid)
     kernel[flag + 1] = str(copy)
     limits = Limits(args.memory, args.cpu_seconds, args.processes, args.file_size)
-    isolate_files(limits, args.hide)
+    isolate_files(args.workdir, limits, args.hide, args.keep)
     env = confine(args.workdir, limits)
     # The kernel's own start-up chatter would flood the facilitator's terminal (and a progress
     # bar): it goes to a log in the sandbox; cell outputs travel over the kernel protocol.

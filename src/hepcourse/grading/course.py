@@ -66,6 +66,7 @@ class Course:
         config.Exchange.path_includes_course = True
         config.ExchangeFactory.release_assignment = "hepcourse.grading.exchange.GuardedRelease"
         config.ExchangeFactory.collect = "hepcourse.grading.exchange.VerifiedCollect"
+        config.ExportApp.plugin_class = "hepcourse.grading.export.NotesExport"
         if self.settings["mode"] == "docker":     # users have their own uids (hepcourse.uids)
             config.VerifiedCollect.uid_registry = self.settings["hub"]["state_dir"]
         # A grade cell the student deleted comes back from the gradebook (and scores 0).

@@ -63,6 +63,18 @@ def work_root() -> Path:
     return root
 
 
+def needed_paths() -> list[Path]:
+    """What a kernel reads to start and to load data: the Python environment (interpreter,
+    packages, an editable checkout), the data folders. Outermost folders only."""
+    from ..data.cards import cards_dir
+    from ..data.store import data_dir
+
+    found = {Path(sys.prefix), Path(sys.base_prefix), Path(os.path.realpath(sys.executable)).parent,
+             data_dir(), cards_dir(), *(Path(p) for p in sys.path if p and Path(p).is_dir())}
+    found = {path.resolve() for path in found if path.exists()} - {Path("/")}
+    return sorted(path for path in found if not any(other in path.parents for other in found))
+
+
 def workdir_of(uid: int) -> Path:
     return work_root() / f"uid-{uid}"
 
@@ -96,6 +108,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     def format_kernel_cmd(self, extra_arguments=None):
         kernel = super().format_kernel_cmd(extra_arguments)
         hide = [arg for path in self.hide for arg in ("--hide", path)]
+        hide += [arg for path in needed_paths() for arg in ("--keep", str(path))]
         return ["unshare", "--net", "--pid", "--kill-child", "--mount-proc", sys.executable, "-m", "hepcourse.grading.confine",
                 "--uid", str(self.sandbox_uid), "--workdir", self.workdir,
                 "--memory", str(self.memory), "--cpu-seconds", str(self.cpu_seconds),
