@@ -34,3 +34,13 @@ def test_feedback_shows_outcomes_and_messages_but_no_hidden_test(course):
     assert "assert add(1, 2) == 3, 'add(1, 2) must be 3'" in text   # the visible test, as released
     assert "AssertionError" in text and "# (hidden tests: not shown)" in text
     assert "Score: 5.0 / 10.0" in text
+
+
+def test_a_refused_cell_tells_the_student_why_in_the_feedback(course):
+    tamper = "def add(a, b):\n    return 0\nnp.allclose = lambda *a, **k: True"
+    submit(course, "tamperer", answered(course, tamper, GOOD_DOUBLE))
+    (outcome,) = autograde(course, ASSIGNMENT, workers=1, progress=False)
+    assert outcome.score == 5 and "np.allclose" in outcome.note
+    assert course.api().generate_feedback(ASSIGNMENT)["success"]
+    text = page_text((course.root / "feedback" / "tamperer" / ASSIGNMENT / "homework.html").read_text())
+    assert "not run by the autograder" in text and "replaces `np.allclose`" in text
