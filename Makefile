@@ -26,7 +26,7 @@ help:
 	@echo "make data       generate the course datasets offline (SCALE=ci|course|full)"
 	@echo "make bench-hub  hub start, cold spawn and warm login-to-lab times"
 	@echo "make bench-data dataset generation rates next to bare Pythia"
-	@echo "make bench-grade sandboxed parallel autograde vs serial nbgrader (40 submissions)"
+	@echo "make bench-grade sandboxed parallel autograde vs serial nbgrader (40 submissions; IMAGE=... adds containers)"
 	@echo "make bench-gpu  training-step time CPU vs GPU (modules 04 and 05; skips without CUDA)"
 	@echo "make lint       ruff"
 	@echo "make strip      clear outputs from the course notebooks, set the lectures' slide breaks"
@@ -76,7 +76,8 @@ test-containers: $(STAMP) $(PROXY)
 	images/base.sh
 	images/wheelhouse.sh test
 	podman build --quiet --target test -t localhost/hepcourse/singleuser-test -f images/Containerfile .
-	DOCKER_HOST=unix://$(PODMAN_SOCKET) $(BIN)/python -m pytest -m containers tests/containers
+	podman image prune --force >/dev/null
+	DOCKER_HOST=unix://$(PODMAN_SOCKET) $(BIN)/python -m pytest -m containers tests/containers tests/grading/test_container_grading.py
 
 # The course images (CPU; CUDA where its wheels can be fetched).
 images: $(STAMP)
@@ -102,7 +103,7 @@ bench-data: $(STAMP)
 	$(BIN)/python bench/bench_data.py
 
 bench-grade: $(STAMP)
-	$(BIN)/python bench/bench_grade.py
+	$(BIN)/python bench/bench_grade.py $(if $(IMAGE),--image $(IMAGE))
 
 bench-gpu: $(STAMP)
 	$(BIN)/python bench/bench_gpu.py

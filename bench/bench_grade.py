@@ -1,5 +1,6 @@
 """Autograde throughput: the course's sandboxed parallel autograde next to plain serial
-`nbgrader autograde`, on the same generated submissions, in one run.
+`nbgrader autograde`, on the same generated submissions, in one run; with ``--image``, also
+docker mode's grading (a throwaway container of that course image per submission).
 
 N submissions of one module's homework (default 40 of 01_python): a third solved, a third half
 solved, a third broken (the untouched student version, with a syntax error in every other one).
@@ -8,6 +9,7 @@ with the sandbox on (2.0x is the limit).
 
     make bench-grade
     python bench/bench_grade.py --submissions 20 --assignment 03_trees
+    python bench/bench_grade.py --image localhost/hepcourse/singleuser-cpu   (after make images)
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ def main() -> int:
     parser.add_argument("--assignment", default="01_python")
     parser.add_argument("--submissions", type=int, default=40)
     parser.add_argument("--workers", type=int, default=0, help="default: one per core")
+    parser.add_argument("--image", help="also grade in throwaway containers of this course image (root, podman)")
     args = parser.parse_args()
     os.environ.setdefault("HEPCOURSE_SCALE", "ci")
     os.environ["OMP_NUM_THREADS"] = "1"
@@ -72,6 +75,10 @@ def main() -> int:
         students = submit_all(ours, args.assignment, args.submissions)
         stock = make_course(Path(tmp) / "stock")
         shutil.copytree(ours.root.parent, stock.root.parent, dirs_exist_ok=True, symlinks=True)
+        boxed = make_course(Path(tmp) / "containers")
+        shutil.copytree(ours.root.parent, boxed.root.parent, dirs_exist_ok=True, symlinks=True)
+        boxed.settings["grading"]["sandbox"]["engine"] = "container"
+        boxed.settings["docker"]["image"] = args.image or ""
 
         started = time.monotonic()
         outcomes = autograde(ours, args.assignment, workers=args.workers, sandbox=sandbox)
@@ -82,11 +89,21 @@ def main() -> int:
                         "--Execute.timeout=300", "--log-level=WARN"], check=True, cwd=stock.root)
         t_stock = time.monotonic() - started
 
+        t_boxed = None
+        if args.image and sandbox:
+            started = time.monotonic()
+            autograde(boxed, args.assignment, workers=args.workers, sandbox=True)
+            t_boxed = time.monotonic() - started
+
         ours_scores, stock_scores = scores(ours, args.assignment, students), scores(stock, args.assignment, students)
         workers = args.workers or len(os.sched_getaffinity(0))
         print(f"\n{args.submissions} submissions of {args.assignment} on {len(os.sched_getaffinity(0))} cores")
         print(f"  hepcourse grade autograde ({workers} workers, sandbox {'on' if sandbox else 'OFF: not root'}): {t_ours:7.1f} s")
         print(f"  nbgrader autograde (serial, stock)                    : {t_stock:7.1f} s")
+        if t_boxed is not None:
+            print(f"  in throwaway containers of {args.image} ({workers} workers)  : {t_boxed:7.1f} s "
+                  f"({t_boxed / t_ours:.2f}x the namespace sandbox; scores agree: "
+                  f"{scores(boxed, args.assignment, students) == ours_scores})")
         print(f"  speed-up: {t_stock / t_ours:.2f}x   (goal >= 1.8x on 2 cores)")
         failed = [o.student for o in outcomes if o.status != "graded"]
         print(f"  scores agree: {ours_scores == stock_scores}; failed submissions: {len(failed)}; "

@@ -34,7 +34,7 @@ from ..cpus import cpu_budget
 from ..files import write_json
 from .course import Course
 from .preprocessors import DROPPED, AuditCells, GuardedExecute
-from .sandbox import SandboxedKernelManager, check_available, claim_uid
+from .sandbox import ContainerKernelManager, SandboxedKernelManager, check_available, claim_uid
 from .verdicts import JudgeAnswers, SeparateVerdicts
 
 
@@ -63,7 +63,9 @@ def pipeline_config(settings: dict, sandbox_uid: int | None) -> Config:
     config.GuardedExecute.max_output = parse_size(sandbox["output"])
     config.GuardedExecute.max_answers = parse_size(sandbox["answers"])
     if sandbox_uid is not None:
-        config.Execute.kernel_manager_class = SandboxedKernelManager
+        in_container = container_grading(settings)
+        config.Execute.kernel_manager_class = ContainerKernelManager if in_container else SandboxedKernelManager
+        config.ContainerKernelManager.image = settings["docker"]["image"]
         config.GuardedExecute.sandbox_uid = sandbox_uid
         config.SandboxedKernelManager.sandbox_uid = sandbox_uid
         config.SandboxedKernelManager.memory = parse_size(sandbox["memory"])
@@ -72,6 +74,12 @@ def pipeline_config(settings: dict, sandbox_uid: int | None) -> Config:
         config.SandboxedKernelManager.file_size = parse_size(sandbox["file_size"])
         config.SandboxedKernelManager.hide = hidden_paths(settings)
     return config
+
+
+def container_grading(settings: dict) -> bool:
+    """Whether submissions' kernels run in throwaway containers (grading.sandbox.engine)."""
+    engine = settings["grading"]["sandbox"]["engine"]
+    return engine == "container" or (engine == "auto" and settings["mode"] == "docker")
 
 
 def hidden_paths(settings: dict) -> list[str]:

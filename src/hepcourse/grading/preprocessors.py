@@ -10,7 +10,6 @@ from traitlets import Int
 
 from .answers import MIME
 from .audit import audit, module_aliases, protected_names
-from .sandbox import release
 
 OUTPUTS = {"stream", "display_data", "execute_result", "error", "update_display_data"}
 DROPPED = "the autograder dropped this submission's output beyond"
@@ -90,7 +89,7 @@ class GuardedExecute(Execute):
             # nbclient cleans up a dead kernel through jupyter_client's own method, past the
             # sandbox manager's override: kill the uid's daemons and wipe its files here.
             if self.sandbox_uid is not None:
-                release(self.sandbox_uid)
+                self.kernel_manager_class.release_sandbox(self.sandbox_uid)
 
 
 class HideHiddenTests(ClearHiddenTests):
@@ -114,7 +113,8 @@ def _reason(err: Exception) -> str:
     if isinstance(err, DeadKernelError):
         return ("the kernel died (it was killed, ran out of memory or CPU time, or exited); "
                 "cells from here on were not run")
-    return f"the kernel stopped answering ({type(err).__name__}: {err}); cells from here on were not run"
+    first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return f"the kernel stopped answering ({type(err).__name__}: {first}); cells from here on were not run"
 
 
 __all__ = ["AuditCells", "GuardedExecute", "HideHiddenTests"]

@@ -29,6 +29,7 @@ import contextlib
 import fcntl
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -97,7 +98,7 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        release(self.sandbox_uid)                      # whatever an earlier kernel of the uid left
+        self.release_sandbox(self.sandbox_uid)         # whatever an earlier kernel of the uid left
         self.workdir = str(workdir_of(self.sandbox_uid))
         os.mkdir(self.workdir, 0o700)
         os.chown(self.workdir, self.sandbox_uid, self.sandbox_uid)
@@ -117,7 +118,66 @@ class SandboxedKernelManager(AsyncKernelManager):
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
         if not restart:
-            release(self.sandbox_uid)
+            self.release_sandbox(self.sandbox_uid)
+
+    @staticmethod
+    def release_sandbox(uid: int) -> None:
+        release(uid)
+
+
+class ContainerKernelManager(SandboxedKernelManager):
+    """docker mode: each submission's kernel in a throwaway container of the course image
+    (Otter-Grader's model): no network, the engine's cgroup limits on memory and processes, a
+    read-only root, private bounded scratch folders, no capabilities, the uid of the sandbox;
+    only its working directory (read-write), the data and the held-out features (read-only)
+    mounted, at the same paths as here. The kernel talks to the grader over IPC sockets in the
+    working directory."""
+
+    image = Unicode("", help="the course image the kernels run in").tag(config=True)
+    engine = Unicode("", help="container engine command (default: podman, else docker)").tag(config=True)
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        from .answers import INPUTS_VAR
+        from .confine import KEEP_ENV
+
+        kernel = super(SandboxedKernelManager, self).format_kernel_cmd(extra_arguments)
+        flag = kernel.index("-f")
+        connection = Path(self.workdir) / "connection.json"
+        shutil.copyfile(kernel[flag + 1], connection)
+        os.chown(connection, self.sandbox_uid, self.sandbox_uid)
+        env = {key: value for key, value in os.environ.items() if KEEP_ENV.match(key) and key != "PATH"}
+        env.update(HOME=self.workdir, MPLCONFIGDIR=f"{self.workdir}/.matplotlib")
+        mounts = [(self.workdir, "rw")] + [(path, "ro") for path in (os.environ.get("HEPCOURSE_DATA_DIR"),
+                                                                   os.environ.get(INPUTS_VAR)) if path]
+        size, uid = self.file_size, self.sandbox_uid
+        return [container_engine(self.engine), "run", "--rm", "--name", container_name(uid), "--network", "none",
+                "--user", f"{uid}:{uid}", "--cap-drop", "all", "--security-opt", "no-new-privileges",
+                "--memory", str(self.memory), "--memory-swap", str(self.memory), "--pids-limit", str(self.processes),
+                "--ulimit", f"cpu={self.cpu_seconds}:{self.cpu_seconds}", "--ulimit", f"fsize={size}:{size}",
+                "--ulimit", "core=0:0", "--ulimit", "nofile=4096:4096", "--ulimit", f"nproc={self.processes}:{self.processes}", "--read-only", "--tmpfs", f"/tmp:rw,size={size},mode=1777",
+                "--tmpfs", f"/var/tmp:rw,size={size},mode=1777", "--shm-size", str(size), "--log-driver", "none",
+                *(arg for path, mode in mounts for arg in ("-v", f"{path}:{path}:{mode}")),
+                *(arg for key, value in env.items() for arg in ("-e", f"{key}={value}")),
+                "--workdir", self.workdir, "--entrypoint", "sh", self.image, "-c",
+                f"exec python3 -m ipykernel_launcher -f {connection} >{self.workdir}/kernel.log 2>&1"]
+
+    @staticmethod
+    def release_sandbox(uid: int) -> None:
+        subprocess.run([container_engine(""), "rm", "--force", "--time", "0", container_name(uid)],
+                       check=False, capture_output=True)
+        release(uid)
+
+
+def container_name(uid: int) -> str:
+    return f"hepcourse-grade-{uid}"
+
+
+def container_engine(command: str) -> str:
+    found = command or shutil.which("podman") or shutil.which("docker")
+    if not found:
+        raise SandboxError("grading in containers needs podman or docker on the grading machine "
+                           "(or set grading.sandbox.engine: process)")
+    return found
 
 
 LOCKS = Path("/run/hepcourse-sandbox") if os.access("/run", os.W_OK) else Path(tempfile.gettempdir()) / "hepcourse-sandbox"
