@@ -6,6 +6,7 @@ import json
 from support import REPO, run_cli
 
 from hepcourse import content, seminar
+from hepcourse.files import sha256_of
 
 MODULES = REPO / "modules"
 
@@ -21,7 +22,7 @@ def test_push_never_overwrites_a_students_copy(tmp_path):
     (home / rel).write_text("{}")
     manifest = tmp_path / "alice" / ".hepcourse" / "delivered.json"
     delivered = json.loads(manifest.read_text())
-    delivered["modules"][rel] = content.sha256(home / rel)
+    delivered["modules"][rel] = sha256_of(home / rel)
     manifest.write_text(json.dumps(delivered))
     assert content.push(src, home, rel) == ("updated", rel)
     assert (home / rel).read_bytes() == src.read_bytes()

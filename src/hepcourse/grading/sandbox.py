@@ -29,6 +29,7 @@ import contextlib
 import fcntl
 import os
 import shutil
+import site
 import subprocess
 import sys
 import tempfile
@@ -66,12 +67,15 @@ def work_root() -> Path:
 
 def needed_paths() -> list[Path]:
     """What a kernel reads to start and to load data: the Python environment (interpreter,
-    packages, an editable checkout), the data folders. Outermost folders only."""
+    packages, this package's folder), the data folders; not the grader's working folder or other
+    entries of its ``sys.path``. Outermost folders only."""
     from ..data.cards import cards_dir
     from ..data.store import data_dir
 
+    package = Path(__file__).resolve().parents[2]        # site-packages, or an editable checkout's src/
+    extra = os.environ.get("PYTHONPATH", "").split(os.pathsep)
     found = {Path(sys.prefix), Path(sys.base_prefix), Path(os.path.realpath(sys.executable)).parent,
-             data_dir(), cards_dir(), *(Path(p) for p in sys.path if p and Path(p).is_dir())}
+             data_dir(), cards_dir(), package, *(Path(p) for p in [*site.getsitepackages(), *extra] if p)}
     found = {path.resolve() for path in found if path.exists()} - {Path("/")}
     return sorted(path for path in found if not any(other in path.parents for other in found))
 
