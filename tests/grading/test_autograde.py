@@ -74,6 +74,30 @@ def test_a_kernel_starts_when_its_environment_lies_under_a_covered_folder(course
     assert (o.score, o.note) == (10, "")
 
 
+def test_a_submissions_processes_share_one_memory_limit(course, monkeypatch):
+    """Four children that each stay under the per-process limit cannot together take more than
+    the submission's memory: its control group counts them together (without it all four hold
+    their 600 MB at once)."""
+    from hepcourse.grading import cgroups
+
+    probe = cgroups.create(64999, 2**30, 64)
+    if not probe:
+        pytest.skip("no control groups can be made on this machine (the sandbox falls back to per-process limits)")
+    cgroups.remove(probe)
+    monkeypatch.setitem(course.settings["grading"]["sandbox"], "memory", "1500M")
+    monkeypatch.setitem(course.settings["grading"]["sandbox"], "cell_timeout", 120)
+    hog = ("import os, time\nkids = []\nfor i in range(4):\n    pid = os.fork()\n    if pid == 0:\n"
+           "        block = b'x' * 600_000_000\n        open(f'/tmp/held{i}', 'w').close()\n        time.sleep(5)\n"
+           "        os._exit(0)\n    kids.append(pid)\nfor pid in kids:\n    os.waitpid(pid, 0)\n"
+           "print('HELD', len([f for f in os.listdir('/tmp') if f.startswith('held')]))\n")
+    submit(course, "hog", answered(course, GOOD_ADD, hog + GOOD_DOUBLE))
+    (o,) = autograde(course, ASSIGNMENT, workers=1, progress=False)
+    graded = nbformat.read(course.root / "autograded" / "hog" / ASSIGNMENT / "homework.ipynb", 4)
+    held = [int(line.split()[1]) for cell in graded.cells for out in cell.get("outputs", [])
+            if out.get("output_type") == "stream" for line in out["text"].splitlines() if line.startswith("HELD")]
+    assert held and held[0] <= 2 and o.score == 10, (o, held)
+
+
 def test_hostile_submissions_end_with_a_clear_recorded_outcome(course, listener, tmp_path):
     port, hits = listener
     grader_file = course.root / "source" / ASSIGNMENT / "homework.ipynb"

@@ -93,6 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--file-size", type=int, required=True)
     parser.add_argument("--hide", type=Path, action="append", default=[])
     parser.add_argument("--keep", type=Path, action="append", default=[])
+    parser.add_argument("--cgroup", type=Path, action="append", default=[])
     parser.add_argument("kernel", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     kernel = args.kernel[1:] if args.kernel[:1] == ["--"] else args.kernel
@@ -103,6 +104,9 @@ def main(argv: list[str] | None = None) -> None:
     shutil.copyfile(kernel[flag + 1], copy)
     os.chown(copy, args.uid, args.uid)
     kernel[flag + 1] = str(copy)
+    # Into the submission's control groups first: every process it will ever fork is counted there.
+    for group in args.cgroup:
+        (group / "cgroup.procs").write_text("0")
     limits = Limits(args.memory, args.cpu_seconds, args.processes, args.file_size)
     isolate_files(args.workdir, limits, args.hide, args.keep)
     env = confine(args.workdir, limits)

@@ -40,6 +40,7 @@ from jupyter_client.manager import AsyncKernelManager
 from traitlets import Int, List, Unicode
 
 from ..errors import UserError
+from . import cgroups
 
 
 class SandboxError(UserError):
@@ -85,8 +86,9 @@ def workdir_of(uid: int) -> Path:
 
 
 def release(uid: int) -> None:
-    """Kill every process of sandbox ``uid`` and remove its working directory."""
+    """Kill every process of sandbox ``uid``, remove its control groups and working directory."""
     kill_all(uid)
+    cgroups.remove(cgroups.existing(uid))
     shutil.rmtree(workdir_of(uid), ignore_errors=True)
 
 
@@ -99,10 +101,12 @@ class SandboxedKernelManager(AsyncKernelManager):
     processes = Int(256, help="process/thread limit of the sandbox uid").tag(config=True)
     file_size = Int(1024**3, help="largest file, and size of each private scratch folder, in bytes").tag(config=True)
     hide = List(Unicode(), help="host paths the kernel must not see (covered in its mount namespace)").tag(config=True)
+    own_cgroups = True       # the memory and processes of a submission, counted together (cgroups.py)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.release_sandbox(self.sandbox_uid)         # whatever an earlier kernel of the uid left
+        self.cgroups = cgroups.create(self.sandbox_uid, self.memory, self.processes) if self.own_cgroups else []
         self.workdir = str(workdir_of(self.sandbox_uid))
         os.mkdir(self.workdir, 0o700)
         os.chown(self.workdir, self.sandbox_uid, self.sandbox_uid)
@@ -117,7 +121,8 @@ class SandboxedKernelManager(AsyncKernelManager):
         return ["unshare", "--net", "--pid", "--kill-child", "--mount-proc", sys.executable, "-m", "hepcourse.grading.confine",
                 "--uid", str(self.sandbox_uid), "--workdir", self.workdir,
                 "--memory", str(self.memory), "--cpu-seconds", str(self.cpu_seconds),
-                "--processes", str(self.processes), "--file-size", str(self.file_size), *hide, "--", *kernel]
+                "--processes", str(self.processes), "--file-size", str(self.file_size), *hide,
+                *(arg for group in self.cgroups for arg in ("--cgroup", str(group))), "--", *kernel]
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
@@ -138,6 +143,7 @@ class ContainerKernelManager(SandboxedKernelManager):
     working directory."""
 
     image = Unicode("", help="the course image the kernels run in").tag(config=True)
+    own_cgroups = False      # the engine makes the container's
     engine = Unicode("", help="container engine command (default: podman, else docker)").tag(config=True)
 
     def format_kernel_cmd(self, extra_arguments=None):
