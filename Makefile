@@ -14,7 +14,7 @@ export HEPCOURSE_DATA_DIR ?= $(CURDIR)/.cache/data
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 NOTEBOOKS := $(wildcard modules/*/*.ipynb)
 
-.PHONY: help run test test-browser test-containers images postgres test-fast data bench-hub bench-data bench-grade bench-gpu lint strip lock venv clean wipe-dev-state
+.PHONY: help run test test-browser test-containers test-images images postgres test-fast data bench-hub bench-data bench-grade bench-gpu lint strip lock venv clean wipe-dev-state
 
 help:
 	@echo "make run        start the course hub (local mode; PORT=8001 MODE=docker to override)"
@@ -22,6 +22,7 @@ help:
 	@echo "make test-fast  unit tests only (no hub, notebooks, sandbox, browser or containers)"
 	@echo "make test-browser  every role's paths in Debian's chromium (Playwright)"
 	@echo "make test-containers  docker mode against podman with the slim course image"
+	@echo "make test-images  the real CPU course image through the hub: every notebook in a student's container"
 	@echo "make images     the course images (CPU, CUDA) from the pinned environment"
 	@echo "make data       generate the course datasets offline (SCALE=ci|course|full)"
 	@echo "make bench-hub  hub start, cold spawn and warm login-to-lab times"
@@ -62,6 +63,8 @@ test:
 	@tests/timed.sh browser $(MAKE) --no-print-directory test-browser
 	@if [ "$$(id -u)" = 0 ]; then tests/timed.sh containers $(MAKE) --no-print-directory test-containers; \
 	 else echo "container tier skipped: it needs root (podman, debootstrap); run make test-containers as root"; fi
+	@if [ "$$(id -u)" = 0 ]; then tests/timed.sh images $(MAKE) --no-print-directory test-images; \
+	 else echo "course-image tier skipped: it needs root (podman); run make test-images as root"; fi
 	@tests/timed.sh --summary
 
 # Every role's paths in a real browser: Playwright driving Debian's chromium.
@@ -78,6 +81,16 @@ test-containers: $(STAMP) $(PROXY)
 	podman build --quiet --target test -t localhost/hepcourse/singleuser-test -f images/Containerfile .
 	podman image prune --force >/dev/null
 	DOCKER_HOST=unix://$(PODMAN_SOCKET) $(BIN)/python -m pytest -m containers tests/containers tests/grading/test_container_grading.py
+
+# The real course image through the hub: the CPU image (its layers cached while the lock does not
+# change), docker mode against podman, every course notebook in a student's container.
+test-images: $(STAMP) $(PROXY)
+	images/podman-setup.sh $(PODMAN_SOCKET)
+	images/base.sh
+	images/wheelhouse.sh cpu
+	podman build --quiet --target cpu -t localhost/hepcourse/singleuser-cpu -f images/Containerfile .
+	podman image prune --force >/dev/null
+	DOCKER_HOST=unix://$(PODMAN_SOCKET) $(BIN)/python -m pytest -m images -s tests/images
 
 # The course images (CPU; CUDA where its wheels can be fetched).
 images: $(STAMP)

@@ -167,6 +167,10 @@ c.Spawner.environment = {
     "JUPYTERHUB_ACTIVITY_INTERVAL": str(activity_interval),
 }
 
+# The proxy's API on a free loopback port (JupyterHub's default, 8001, would make two hubs on
+# one machine, a test hub and `make run`, or two courses, talk to each other's proxy).
+c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{free_port()}"
+
 # --- user servers: per mode -----------------------------------------------------------------
 if mode == "local":
     c.JupyterHub.spawner_class = "hepcourse.spawners.LocalCourseSpawner"
@@ -177,11 +181,9 @@ if mode == "local":
         HEPCOURSE_DATA_DIR=settings["data"]["dir"],
         JUPYTER_CONFIG_PATH=str(HERE / "singleuser"),
     )
-    # The hub API's port is stable (servers outlive a crashed hub and call it again); the
-    # proxy's API on a free loopback port, so a test hub and `make run` never collide.
+    # The hub API's port is stable (servers outlive a crashed hub and call it again).
     c.JupyterHub.hub_ip = "127.0.0.1"
     c.JupyterHub.hub_port = hub_api_port(settings)
-    c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{free_port()}"
 
 elif mode == "docker":
     docker = settings["docker"]

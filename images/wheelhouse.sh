@@ -19,5 +19,7 @@ esac > "$out/requirements.txt"
 $pip download --quiet --dest "$out" --constraint "$root/requirements.lock" \
     $( [ "$stage" = cuda ] || [ ! -d /opt/wheels ] || echo --find-links /opt/wheels ) \
     -r "$out/requirements.txt"
-[ "$stage" = cuda ] || $pip wheel --quiet --no-deps --wheel-dir "$out" "$root"
+# The course package apart (build/wheelhouse/self): it changes with every commit, the rest with the
+# lock only, so the image layer that installs the rest stays cached.
+rm -rf "$out"/hepcourse-*.whl "$root/build/wheelhouse/self" && $pip wheel --quiet --no-deps --wheel-dir "$root/build/wheelhouse/self" "$root"
 echo "$out: $(ls "$out" | wc -l) files, $(du -sh "$out" | cut -f1)"

@@ -1,0 +1,96 @@
+"""The real course image, through the hub: docker mode against podman with the CPU course image
+(`make test-images` builds it from images/Containerfile), a student logs in, their container
+starts, and every course notebook runs at ci scale in their own kernel in that container: the
+data from the read-only mount, the held-out folder nowhere. Homework runs as a student would
+have it: the released version with the instructor's answers filled in."""
+
+import os
+import socket
+import time
+
+import docker
+import nbformat
+import pytest
+from support import REPO, logged_in, running_hub
+
+from hepcourse.config import load_settings
+from hepcourse.data.store import heldout_dir
+from hepcourse.grading.course import Course
+from hepcourse.grading.samples import solved
+
+pytestmark = [pytest.mark.images, pytest.mark.xdist_group("containers")]
+IMAGE = "localhost/hepcourse/singleuser-cpu"
+NETWORK = "hepcourse-test"
+NOTEBOOKS = sorted((REPO / "modules").glob("*/*.ipynb"))
+
+
+@pytest.fixture(scope="module")
+def student(tmp_path_factory, ci_data):
+    if not os.environ.get("DOCKER_HOST"):
+        pytest.fail("DOCKER_HOST is not set: run `make test-images` (it starts podman's API)")
+    client = docker.from_env()
+    size = client.images.get(IMAGE).attrs["Size"]
+    print(f"\n{IMAGE}: {size / 1e9:.2f} GB")
+    network = (client.networks.list(names=[NETWORK]) or [client.networks.create(NETWORK)])[0]
+    gateway = network.attrs["IPAM"]["Config"][0]["Gateway"]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect((gateway, 9))
+        host = probe.getsockname()[0]
+    workdir = tmp_path_factory.mktemp("course-image")
+    volumes = f"hepcourse-image-{workdir.name}-"
+    settings = {"mode": "docker", "data": {"dir": os.environ["HEPCOURSE_DATA_DIR"], "scale": "ci"},
+                "docker": {"image": IMAGE, "network": NETWORK, "hub_connect_ip": host, "mem_limit": "6G",
+                           "cpu_limit": 2, "volume": volumes + "{username}"}}
+    try:
+        with running_hub(workdir, {"instructors": ["prof"], "facilitators": [], "students": ["alice"]}, settings) as hub:
+            user = logged_in(hub, "alice", spawn=True, timeout=300)
+            (container,) = client.containers.list(filters={"name": "jupyter-alice"})
+            yield user, container, hub
+    finally:
+        for volume in client.volumes.list(filters={"name": volumes}):
+            for c in client.containers.list(all=True, filters={"volume": volume.name}):
+                c.remove(force=True)
+            volume.remove()
+        client.close()
+
+
+def test_the_container_mounts_the_data_read_only_and_no_heldout_data(student):
+    _, container, _ = student
+    mounts = {m["Destination"]: m for m in container.attrs["Mounts"]}
+    assert mounts["/srv/hepcourse/data"]["RW"] is False
+    assert not [m for m in mounts.values() if str(heldout_dir()) in m["Source"]]
+
+
+def student_version(path, tmp):
+    """What a student runs: the released homework with the instructor's answers in it."""
+    settings = tmp / "settings.yaml"
+    if not settings.exists():
+        settings.write_text(f"roster: roster.yaml\nhub: {{state_dir: state}}\ncontent: {{source: {REPO / 'modules'}}}\n"
+                            "grading: {dir: state/grading}\n")
+    course = Course(load_settings(settings))
+    (release,) = course.build([path.parent.name]).values()
+    instructor, released = nbformat.read(path, 4), nbformat.read(release / path.name, 4)
+    for mine, theirs in zip(released.cells, instructor.cells, strict=True):
+        if theirs.metadata.get("nbgrader", {}).get("solution"):      # written answers too
+            mine.source = solved(theirs.source)
+    return released
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[str(p.relative_to(REPO / "modules")) for p in NOTEBOOKS])
+def test_every_notebook_runs_in_the_students_container(student, path, tmp_path_factory, record_property):
+    user, _, _ = student
+    nb = student_version(path, tmp_path_factory.getbasetemp()) if path.name == "homework.ipynb" else nbformat.read(path, 4)
+    kernel = user.start_kernel()
+    started = time.monotonic()
+    try:
+        user.execute(f"import os\nos.chdir(os.path.expanduser('~/modules/{path.parent.name}'))", kernel=kernel)
+        for i, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
+            try:
+                user.execute(cell.source, timeout=300, kernel=kernel)
+            except RuntimeError as err:
+                pytest.fail(f"{path.relative_to(REPO)}, code cell {i}: {err}", pytrace=False)
+    finally:
+        user.server("DELETE", f"/kernels/{kernel}")
+    seconds = time.monotonic() - started
+    record_property("notebook_seconds", seconds)
+    print(f"{path.relative_to(REPO / 'modules')}: {seconds:.1f} s in the course image")
