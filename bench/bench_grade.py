@@ -35,8 +35,9 @@ from hepcourse.grading.samples import answer_cells, answered
 def make_course(folder: Path) -> Course:
     folder.mkdir()
     settings = folder / "settings.yaml"
+    data = os.environ.get("HEPCOURSE_DATA_DIR") or REPO_ROOT / ".cache" / "data"
     settings.write_text(f"roster: roster.yaml\nhub: {{state_dir: state}}\ncontent: {{source: {REPO_ROOT / 'modules'}}}\n"
-                        "grading: {dir: state/grading}\n")
+                        f"grading: {{dir: state/grading}}\ndata: {{dir: {data}, scale: ci}}\n")
     return Course(load_settings(settings))
 
 

@@ -101,6 +101,10 @@ def _start_worker(settings: dict, sandboxed: bool, environ: dict) -> None:
     # (data folder, data scale), which the kernels inherit.
     os.environ.clear()
     os.environ.update(environ)
+    # Kernels read the course's data folder and scale (the caller's environment may name others);
+    # without them a sandboxed kernel would look in its own empty home.
+    os.environ.setdefault("HEPCOURSE_DATA_DIR", str(settings["data"]["dir"]))
+    os.environ.setdefault("HEPCOURSE_SCALE", settings["data"]["scale"])
     _worker["course"] = Course(settings)
     uid = claim_uid(settings["grading"]["sandbox"]["uid"]) if sandboxed else None
     _worker["api"] = _worker["course"].api(pipeline_config(settings, uid))   # one per worker
