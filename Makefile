@@ -74,22 +74,23 @@ test-browser: $(STAMP) $(PROXY) /usr/bin/chromium
 # docker mode against a real engine: podman (installed and configured if missing) serving the
 # Docker API, the slim course image built offline from a host-side wheelhouse.
 PODMAN_SOCKET := $(CURDIR)/.state/podman/podman.sock
-test-containers: $(STAMP) $(PROXY)
+# $(call podman-image,STAGE): podman's API up, the base image, STAGE's wheelhouse, then
+# localhost/hepcourse/singleuser-STAGE built quietly (old layers pruned).
+define podman-image
 	images/podman-setup.sh $(PODMAN_SOCKET)
 	images/base.sh
-	images/wheelhouse.sh test
-	podman build --quiet --target test -t localhost/hepcourse/singleuser-test -f images/Containerfile .
+	images/wheelhouse.sh $(1)
+	podman build --quiet --target $(1) -t localhost/hepcourse/singleuser-$(1) -f images/Containerfile .
 	podman image prune --force >/dev/null
+endef
+test-containers: $(STAMP) $(PROXY)
+	$(call podman-image,test)
 	DOCKER_HOST=unix://$(PODMAN_SOCKET) $(BIN)/python -m pytest -m containers tests/containers tests/grading/test_container_grading.py
 
 # The real course image through the hub: the CPU image (its layers cached while the lock does not
 # change), docker mode against podman, every course notebook in a student's container.
 test-images: $(STAMP) $(PROXY)
-	images/podman-setup.sh $(PODMAN_SOCKET)
-	images/base.sh
-	images/wheelhouse.sh cpu
-	podman build --quiet --target cpu -t localhost/hepcourse/singleuser-cpu -f images/Containerfile .
-	podman image prune --force >/dev/null
+	$(call podman-image,cpu)
 	DOCKER_HOST=unix://$(PODMAN_SOCKET) $(BIN)/python -m pytest -m images -s tests/images
 
 # The course images (CPU; CUDA where its wheels can be fetched).
