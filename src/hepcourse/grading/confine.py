@@ -61,6 +61,18 @@ def isolate_files(workdir: Path, limits: Limits, hide: list[Path], keep: list[Pa
         stage.rmdir()
 
 
+def hand_over_connection(kernel: list[str], workdir: Path, uid: int) -> Path:
+    """The connection file holds the kernel's key and lives in the grader's private runtime
+    folder: copy it into the sandbox's work folder for ``uid`` and point the kernel command's
+    ``-f`` at the copy."""
+    flag = kernel.index("-f")
+    copy = Path(workdir) / "connection.json"
+    shutil.copyfile(kernel[flag + 1], copy)
+    os.chown(copy, uid, uid)
+    kernel[flag + 1] = str(copy)
+    return copy
+
+
 def _mount(*args: str) -> None:
     subprocess.run(["mount", *args], check=True, capture_output=True)
 
@@ -97,13 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("kernel", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     kernel = args.kernel[1:] if args.kernel[:1] == ["--"] else args.kernel
-    # The connection file holds the kernel's key and lives in the grader's private runtime
-    # folder: hand the sandbox a copy it can read.
-    flag = kernel.index("-f")
-    copy = args.workdir / "connection.json"
-    shutil.copyfile(kernel[flag + 1], copy)
-    os.chown(copy, args.uid, args.uid)
-    kernel[flag + 1] = str(copy)
+    hand_over_connection(kernel, args.workdir, args.uid)
     # Into the submission's control groups first: every process it will ever fork is counted there.
     for group in args.cgroup:
         (group / "cgroup.procs").write_text("0")

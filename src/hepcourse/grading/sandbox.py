@@ -148,13 +148,10 @@ class ContainerKernelManager(SandboxedKernelManager):
 
     def format_kernel_cmd(self, extra_arguments=None):
         from .answers import INPUTS_VAR
-        from .confine import KEEP_ENV
+        from .confine import KEEP_ENV, hand_over_connection
 
         kernel = super(SandboxedKernelManager, self).format_kernel_cmd(extra_arguments)
-        flag = kernel.index("-f")
-        connection = Path(self.workdir) / "connection.json"
-        shutil.copyfile(kernel[flag + 1], connection)
-        os.chown(connection, self.sandbox_uid, self.sandbox_uid)
+        connection = hand_over_connection(kernel, self.workdir, self.sandbox_uid)
         env = {key: value for key, value in os.environ.items() if KEEP_ENV.match(key) and key != "PATH"}
         env.update(HOME=self.workdir, MPLCONFIGDIR=f"{self.workdir}/.matplotlib")
         mounts = [(self.workdir, "rw")] + [(path, "ro") for path in (os.environ.get("HEPCOURSE_DATA_DIR"),
