@@ -9,6 +9,7 @@
     hepcourse grade build|release|collect|autograde|feedback|export|status
                                                      the homework cycle (nbgrader)
     hepcourse seminar push MODULE                    a fresh seminar notebook in every home
+    hepcourse state backup [FILE] | restore FILE     the course's state in one archive
 """
 
 from __future__ import annotations
@@ -81,6 +82,24 @@ def _content_slides(args) -> int:
     return 0
 
 
+def _state(args) -> int:
+    import time
+    from pathlib import Path
+
+    from . import state
+    from .config import load_settings
+
+    settings = load_settings()
+    if args.what == "backup":
+        name = args.file or f"hepcourse-{settings['course']['id']}-{time.strftime('%Y%m%d-%H%M%S')}.tar.gz"
+        print(state.backup(settings, Path(name)))
+    else:
+        for aside in state.restore(settings, Path(args.file), force=args.force):
+            print(f"the state that was there is kept in {aside}")
+        print(f"restored {args.file} into {', '.join(map(str, state.roots(settings).values()))}")
+    return 0
+
+
 def _data(args) -> int:
     from .data import cli as data_cli  # pandas, awkward, uproot: only for data commands
 
@@ -130,6 +149,14 @@ def parser() -> argparse.ArgumentParser:
     slides.add_argument("notebooks", nargs="+", metavar="NOTEBOOK")
     slides.set_defaults(func=_content_slides)
     add_data_parser(sub)
+    states = sub.add_parser("state", help="back up or restore the course's state").add_subparsers(dest="what", required=True)
+    cmd = states.add_parser("backup", help="hub database, exchange, gradebook, secrets, uids in one .tar.gz")
+    cmd.add_argument("file", nargs="?", metavar="FILE", help="default: hepcourse-<course>-<time>.tar.gz here")
+    cmd.set_defaults(func=_state)
+    cmd = states.add_parser("restore", help="put a backup back (the hub stopped)")
+    cmd.add_argument("file", metavar="FILE")
+    cmd.add_argument("--force", action="store_true", help="move a non-empty state aside first")
+    cmd.set_defaults(func=_state)
     from .grading.cli import add_parser as add_grade_parser
 
     add_grade_parser(sub)

@@ -2,7 +2,12 @@
 course builds the modules' homework."""
 
 import html
+import os
 import re
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -11,6 +16,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from hepcourse.config import load_settings
 from hepcourse.grading.course import Course
+from hepcourse.uids import uid_of
 
 ASSIGNMENT = "99_tiny"
 
@@ -132,3 +138,61 @@ def exported(course: Course, to: Path) -> list[dict]:
         NotesExport(config=course.config(), to=str(to)).export(gb)
     with open(to, newline="") as stream:
         return [{**row, "score": float(row["score"])} for row in csv.DictReader(stream)]
+
+
+@pytest.fixture
+def world():
+    """Needs root. A course in docker-like mode in a folder every uid can traverse (pytest's is private)."""
+    top = Path(tempfile.mkdtemp(prefix="hepcourse-exchange-"))
+    top.chmod(0o755)
+    modules = top / "modules" / ASSIGNMENT
+    modules.mkdir(parents=True)
+    nbformat.write(tiny_homework(), modules / "homework.ipynb")
+    (top / "settings.yaml").write_text(
+        "mode: docker\nroster: roster.yaml\nhub: {state_dir: state}\ncontent: {source: modules}\n")
+    (top / "state").mkdir(mode=0o755)
+    course = Course(load_settings(top / "settings.yaml"))
+    course.release(ASSIGNMENT)
+    homes = {}
+    for name in ("alice", "bob"):
+        home = top / "homes" / name
+        home.mkdir(parents=True)
+        uid = uid_of(name, course.settings["hub"]["state_dir"])
+        os.chown(home, uid, uid)
+        home.chmod(0o700)
+        homes[name] = (home, uid)
+    yield course, homes
+    shutil.rmtree(top)
+
+
+def as_user(course, homes, name, *args, student_id=None, check=True):
+    """Run a command as student ``name`` (own uid, own home), the way their server would."""
+    home, uid = homes[name]
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(home), "JUPYTERHUB_USER": name}
+    cmd = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--", *args]
+    if args[:1] == ("nbgrader",):
+        cmd[cmd.index("nbgrader")] = str(Path(sys.executable).parent / "nbgrader")
+        cmd += [f"--course={course.id}", f"--Exchange.root={course.exchange}", "--Exchange.path_includes_course=True",
+                "--ExchangeFactory.submit=hepcourse.grading.exchange.PrivateSubmit",
+                f"--CourseDirectory.student_id={student_id or name}"]
+    out = subprocess.run(cmd, check=False, cwd=home, env=env, capture_output=True, text=True, timeout=120)
+    if check:
+        assert out.returncode == 0, out.stderr
+    return out
+
+
+def python_as(course, homes, name, code):
+    return as_user(course, homes, name, sys.executable, "-c", code, check=False)
+
+
+def fetch_and_submit(course, homes, name, add, student_id=None):
+    as_user(course, homes, name, "nbgrader", "fetch_assignment", ASSIGNMENT)
+    path = homes[name][0] / course.id / ASSIGNMENT / "homework.ipynb"
+    nb = nbformat.read(path, 4)
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in ("add", "double"):
+            cell.source = add if grade_id == "add" else GOOD_DOUBLE
+    nbformat.write(nb, path)
+    os.chown(path, homes[name][1], homes[name][1])
+    as_user(course, homes, name, "nbgrader", "submit", ASSIGNMENT, student_id=student_id)
