@@ -72,3 +72,25 @@ def test_verdicts_are_cut_out_and_judged_outside():
     assert judge(found, {"y": 6}, None) == ("seen 6\n", None)
     assert judge(found, {"y": 5}, None)[1] == "f(3) must be 6"
     assert "could not be checked (KeyError" in judge(found, {}, None)[1]
+
+
+THRESHOLDS = '''
+@verdict
+def _(answers):
+    from hepcourse.grading.answers import at_least, below
+    at_least("held-out AUC", answers["auc"], 0.9, "train on all features")
+    below("two-sample AUC", answers["c2st"], 0.75)
+'''
+
+
+def test_threshold_checks_say_both_numbers_and_are_recorded_per_verdict():
+    from hepcourse.grading import answers
+
+    (found,) = split_verdicts(THRESHOLDS)[1]
+    assert judge(found, {"auc": 0.95, "c2st": 0.6}, None) == ("", None)
+    assert [(m["what"], m["value"], m["relation"], m["bar"], m["passed"]) for m in answers.measured] == \
+        [("held-out AUC", 0.95, ">=", 0.9, True), ("two-sample AUC", 0.6, "<", 0.75, True)]
+    assert judge(found, {"auc": 0.8, "c2st": 0.6}, None)[1] == \
+        "held-out AUC is 0.8; at least 0.9 is needed: train on all features"
+    assert len(answers.measured) == 1 and not answers.measured[0]["passed"]     # the next judge starts afresh
+    assert judge(found, {"auc": 0.9, "c2st": 0.75}, None)[1] == "two-sample AUC is 0.75; below 0.75 is needed"

@@ -67,6 +67,31 @@ def verdict(function):
     return function
 
 
+def at_least(what: str, value: float, bar: float, hint: str = "") -> None:
+    """The verdict's threshold check ``value >= bar``: fails with a message that gives both
+    numbers (and ``hint``), and records the measurement for ``bench/bench_thresholds.py``."""
+    _check(what, float(value), ">=", bar, value >= bar, hint)
+
+
+def at_most(what: str, value: float, bar: float, hint: str = "") -> None:
+    """The verdict's ceiling check ``value <= bar``, as :func:`at_least`."""
+    _check(what, float(value), "<=", bar, value <= bar, hint)
+
+
+def below(what: str, value: float, bar: float, hint: str = "") -> None:
+    """The verdict's strict ceiling check ``value < bar``, as :func:`at_least`."""
+    _check(what, float(value), "<", bar, value < bar, hint)
+
+
+measured: list[dict] = []    # the checks of the verdicts run since it was last emptied
+
+
+def _check(what: str, value: float, relation: str, bar: float, passed, hint: str) -> None:
+    measured.append({"what": what, "value": value, "relation": relation, "bar": float(bar), "passed": bool(passed)})
+    need = {">=": "at least", "<=": "at most", "<": "below"}[relation]
+    assert passed, f"{what} is {value:.4g}; {need} {bar:.4g} is needed" + (f": {hint}" if hint else "")
+
+
 def encode(answers: dict) -> dict:
     """``answers`` as JSON data: arrays as base64 ``.npy`` bytes, non-finite floats spelled out."""
     return _plain_data(answers)

@@ -28,7 +28,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
 from traitlets import Unicode
 
-from .answers import INPUTS_VAR, MIME, decode, write_table
+from .answers import INPUTS_VAR, MIME, decode, measured, write_table
 from .course import GradingError, heldout_datasets
 from .sandbox import work_root
 
@@ -71,6 +71,7 @@ def judge(function: ast.FunctionDef, answers: dict, heldout) -> tuple[str, str |
     """Run one verdict on ``answers``: (what it printed, None if it passed or why it failed)."""
     namespace: dict = {"__name__": "hepcourse_verdict"}
     printed = io.StringIO()
+    measured.clear()     # its threshold checks (read by bench/bench_thresholds.py)
     try:
         exec(compile(ast.Module(body=[function], type_ignores=[]), "<verdict>", "exec"), namespace)  # noqa: S102 - the instructors' code
         with contextlib.redirect_stdout(printed):
@@ -105,17 +106,21 @@ def heldout_sets(modules: Path, assignment: str) -> dict:
     """name -> (full held-out rows, what a kernel may see of them) for ``assignment``, read once
     per worker. What is withheld comes from the course's modules and the dataset cards, never
     from the submission."""
+    key = (str(modules), assignment)
+    if key not in _inputs:
+        _inputs[key] = {name: heldout_pair(name, assignment, withheld)
+                        for name, withheld in heldout_datasets(modules).get(assignment, {}).items()}
+    return _inputs[key]
+
+
+def heldout_pair(name: str, assignment: str, withheld: list[str]) -> tuple:
+    """(the held-out rows of ``name`` for ``assignment``, the same rows without the card's truth
+    fields and ``withheld``: what a kernel may see)."""
     from ..data import heldout_rows, without
     from ..data.cards import get_card
 
-    key = (str(modules), assignment)
-    if key not in _inputs:
-        sets = {}
-        for name, withheld in heldout_datasets(modules).get(assignment, {}).items():
-            rows = heldout_rows(name, assignment)
-            sets[name] = (rows, without(rows, [*get_card(name).data.get("truth", []), *withheld]))
-        _inputs[key] = sets
-    return _inputs[key]
+    rows = heldout_rows(name, assignment)
+    return rows, without(rows, [*get_card(name).data.get("truth", []), *withheld])
 
 
 class SeparateVerdicts(NbGraderPreprocessor):
@@ -154,7 +159,7 @@ class JudgeAnswers(NbGraderPreprocessor):
         for cell in nb.cells:
             if not autograded(cell):
                 continue
-            answers = self._take_answers(cell)
+            answers = take_answers(cell)
             verdicts = resources.get("verdicts", {}).get(cell.metadata.nbgrader.grade_id)
             if any(out.output_type == "error" for out in cell.outputs):
                 continue                          # the kernel part failed: no points either way
@@ -173,22 +178,25 @@ class JudgeAnswers(NbGraderPreprocessor):
                     break
         return nb, resources
 
-    def _take_answers(self, cell) -> dict | str:
-        """The answers the cell's kernel part handed in (removed from its outputs), or why they
-        cannot be read."""
-        answers, kept = {}, []
-        for out in cell.outputs:
-            payload = out.get("data", {}).get(MIME) if out.output_type in ("display_data", "execute_result") else None
-            if payload is None:
-                kept.append(out)
-                continue
-            if isinstance(answers, dict):
-                try:
-                    answers.update(decode(payload))
-                except (ValueError, TypeError) as err:
-                    answers = f"the answers handed in are not plain data ({type(err).__name__})"
-        cell.outputs = kept
-        return answers
+
+def take_answers(cell) -> dict | str:
+    """The answers the cell's kernel part handed in (removed from its outputs), or why they
+    cannot be read."""
+    answers, kept = {}, []
+    for out in cell.outputs:
+        payload = out.get("data", {}).get(MIME) if out.output_type in ("display_data", "execute_result") else None
+        if payload is None:
+            kept.append(out)
+            continue
+        if isinstance(answers, dict):
+            try:
+                answers.update(decode(payload))
+            except (ValueError, TypeError) as err:
+                answers = f"the answers handed in are not plain data ({type(err).__name__})"
+    cell.outputs = kept
+    return answers
+
+
 
 
 def _fail(cell, message: str) -> None:
