@@ -14,7 +14,7 @@ export HEPCOURSE_DATA_DIR ?= $(CURDIR)/.cache/data
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 NOTEBOOKS := $(wildcard modules/*/*.ipynb)
 
-.PHONY: help run test test-browser test-containers test-images images postgres test-fast data bench-hub bench-data bench-grade bench-gpu lint strip lock venv clean wipe-dev-state
+.PHONY: help run test test-browser test-containers test-images images postgres test-fast data bench-hub bench-data bench-grade bench-thresholds bench-gpu lint strip lock venv clean wipe-dev-state
 
 help:
 	@echo "make run        start the course hub (local mode; PORT=8001 MODE=docker to override)"
@@ -28,6 +28,7 @@ help:
 	@echo "make bench-hub  hub start, cold spawn and warm login-to-lab times"
 	@echo "make bench-data dataset generation rates next to bare Pythia"
 	@echo "make bench-grade sandboxed parallel autograde vs serial nbgrader (40 submissions; IMAGE=... adds containers)"
+	@echo "make bench-thresholds  graded thresholds vs trivial answers over 10 held-out draws (course scale, about an hour)"
 	@echo "make bench-gpu  training-step time CPU vs GPU (modules 04 and 05; skips without CUDA)"
 	@echo "make lint       ruff"
 	@echo "make strip      clear outputs from the course notebooks, set the lectures' slide breaks"
@@ -118,6 +119,9 @@ bench-data: $(STAMP)
 
 bench-grade: $(STAMP)
 	$(BIN)/python bench/bench_grade.py $(if $(IMAGE),--image $(IMAGE))
+
+bench-thresholds: $(STAMP)
+	$(BIN)/python bench/bench_thresholds.py $(HOMEWORK)
 
 bench-gpu: $(STAMP)
 	$(BIN)/python bench/bench_gpu.py

@@ -57,3 +57,33 @@ def test_tampering_is_flagged(source):
 ])
 def test_ordinary_homework_code_passes(source):
     assert finding(source) is None, finding(source)
+
+
+REFUSED = {"shower_features": "it computes Task 4's features"}
+
+
+@pytest.mark.parametrize("source", [
+    "from hepcourse.data.generators.calorimeter import shower_features",
+    "from hepcourse.data.generators import calorimeter\nX = calorimeter.shower_features(showers)",
+    "import hepcourse.data.generators.calorimeter as c\nf = getattr(c, 'shower_features')",
+    "%time X = shower_features(showers)",
+])
+def test_a_name_the_homework_refuses_is_flagged_however_reached(source):
+    found = audit(source, module_aliases(LOCKED + [source]), protected_names(LOCKED), REFUSED)
+    assert found and "does not allow: it computes Task 4's features" in found
+    assert finding(source) is None or "getattr" in finding(source)      # other homeworks allow it
+
+
+def test_the_homeworks_refusals_reach_the_rules_cell_and_come_from_the_course(course):
+    import nbformat
+
+    from hepcourse.grading.course import refused_names
+    from hepcourse.grading.rules import fill_rules
+
+    nb = nbformat.read(course.modules / "99_tiny" / "homework.ipynb", 4)
+    nb.metadata["hepcourse"] = {"refuse": REFUSED}
+    nbformat.write(nb, course.modules / "99_tiny" / "homework.ipynb")
+    assert refused_names(course.modules, "99_tiny") == REFUSED
+    assert fill_rules(nb, course.settings)
+    (rules,) = [c for c in nb.cells if c.metadata.get("hepcourse", {}).get("rules")]
+    assert "does not allow `shower_features`: it computes Task 4's features" in rules.source

@@ -29,3 +29,21 @@ def test_every_graded_homework_has_its_own_heldout_sets():
         source = (REPO / "modules" / assignment / "homework.ipynb").read_text()
         for name in sets[assignment]:
             assert f'heldout(\\"{name}\\", \\"{assignment}\\")' in source
+
+
+def test_a_heldout_set_is_made_of_test_rows_alone_and_remade_when_its_size_changes(tmp_path, monkeypatch):
+    from support import TEST_SECRET
+
+    from hepcourse.data import generate_heldout, heldout, heldout_card, load
+    from hepcourse.data.build import is_current
+    from hepcourse.data.cards import get_card
+
+    monkeypatch.setenv("HEPCOURSE_HELDOUT_DIR", str(tmp_path / "heldout"))
+    generate_heldout("higgs", "02_intro_ml", TEST_SECRET, "ci", progress=False)
+    card = heldout_card(get_card("higgs"), "02_intro_ml")
+    rows = len(heldout("higgs", "02_intro_ml", scale="ci"))
+    assert rows == card.rows("HIGGS.csv.gz", "ci") and abs(rows - len(load("higgs", split="test", scale="ci"))) <= 1
+    assert rows < get_card("higgs").rows("HIGGS.csv.gz", "ci") / 10      # the test share of the file, not all of it
+    assert is_current(card, "ci", "HIGGS.csv.gz")
+    card.data["files"]["HIGGS.csv.gz"]["rows"]["ci"] += 1                  # a card whose sizes changed
+    assert not is_current(card, "ci", "HIGGS.csv.gz")

@@ -16,7 +16,7 @@ import nbformat
 import numpy as np
 import psutil
 import pytest
-from conftest import ASSIGNMENT, GOOD_ADD, GOOD_DOUBLE, _meta, tiny_homework
+from conftest import ASSIGNMENT, GOOD_ADD, GOOD_DOUBLE, _meta, page_text, tiny_homework
 from nbformat.v4 import new_code_cell
 from support import TEST_SECRET
 
@@ -204,6 +204,14 @@ ATTACKS = {
                                "def pion_score(showers):\n    return np.zeros(len(showers['energy'])).view(A)"),
     "assert-off": wrong(after_setup="import builtins\nbuiltins.AssertionError = type('Quiet', (Exception,), {})"),
     "traceback-off": wrong(after_setup="get_ipython().showtraceback = lambda *a, **k: None\nget_ipython().run_cell_magic = None"),
+    "print-hidden": wrong(after_setup="get_ipython().events.register('pre_run_cell', lambda info: print(info.raw_cell))"),
+    "raise-hidden": wrong(after_setup=textwrap.dedent("""\
+        import ast
+        class Tell(ast.NodeTransformer):
+            def visit_Module(self, node):
+                text = ast.unparse(node)
+                return ast.parse(f"raise RuntimeError({text!r})") if "hand_in" in text else node
+        get_ipython().ast_transformers.append(Tell())""")),
     "exit-hook": wrong(after_setup="import atexit, os\natexit.register(lambda: os._exit(0))"),
     "forged-answers": wrong(add=("from IPython.display import display\nfrom hepcourse.grading.answers import MIME\n"
                                  "def add(a, b):\n    display({MIME: {'small': 3, 'signs': 0}}, raw=True)\n    return 0")),
@@ -276,6 +284,11 @@ def test_hostile_class(course):
     assert not [d for d in ("/tmp", "/var/tmp", "/dev/shm") if os.path.exists(f"{d}/hog")]
     leaked = nbformat.writes(nbformat.read(course.root / "autograded" / "hub-secrets" / ASSIGNMENT / "homework.ipynb", 4))
     assert "LEAK: " in leaked and "hub secrets" not in leaked
+
+    # A hook that prints the hidden tests' kernel parts: what it printed is not in the feedback.
+    assert course.api().generate_feedback(ASSIGNMENT, "print-hidden")["success"]
+    page = page_text((course.root / "feedback" / "print-hidden" / ASSIGNMENT / "homework.html").read_text())
+    assert "hand_in" not in page
 
     # The probe: no label-like vector in the kernel's globals, no readable held-out file, only
     # features in the inputs, no held-out path in the environment.

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .. import scale as scales
-from .build import generate_files
+from .build import generate_files, is_current
 from .cards import Card, get_card
 from .cards import cards as all_cards
 from .formats import FORMATS
@@ -44,7 +44,7 @@ def datasets() -> dict[str, Card]:
 def ensure(card: Card, scale: str, filenames: list[str], progress: bool = True) -> list[Path]:
     """The cached files, generated first where missing and allowed here."""
     paths = [file_path(card, scale, f) for f in filenames]
-    if all(read_meta(p) for p in paths):
+    if all(is_current(card, scale, f) for f in filenames):
         return paths
     if card.seed is None:
         raise DataError(f"the held-out {card.name} data ({scale} scale) of this assignment is not in "
@@ -122,12 +122,20 @@ def _length(table) -> int:
 def heldout_card(card: Card, assignment: str, secret: bytes | None = None) -> Card:
     """The card of ``card``'s held-out twin for ``assignment``: in ``<held-out folder>/<assignment>``,
     its seed derived from the course ``secret`` (``hepcourse.grading.course.Course.heldout_secret``),
-    never from public values. Reading the files needs no secret; generating them does."""
+    never from public values. Reading the files needs no secret; generating them does. Its files
+    hold the test split's rows alone (no student sees any of them), so a file whose test split is
+    its last 1/22 is made 22 times faster."""
     seed = None
     if secret is not None:
         digest = hmac.new(secret, f"{card.name}/{assignment}".encode(), hashlib.sha256).digest()
         seed = int.from_bytes(digest[:16], "big")
-    return Card(card.path, {**card.data, "seed": seed}, root=heldout_dir() / assignment)
+    test = card.split("test")
+    share = test["rows"][1] - test["rows"][0]
+    files = {name: {**spec, "rows": {scale: max(1, round(rows * share)) for scale, rows in spec["rows"].items()}}
+             for name, spec in card.files.items() if name in test["files"]}
+    return Card(card.path, {**card.data, "seed": seed, "files": files,
+                            "splits": {"test": {"files": test["files"], "rows": [0.0, 1.0]}}},
+                root=heldout_dir() / assignment)
 
 
 def generate_heldout(name: str, assignment: str, secret: bytes, scale: str, **options) -> list[Path]:

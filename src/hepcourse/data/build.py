@@ -50,7 +50,7 @@ def generate_files(card: Card, filenames: list[str], scale: str, workers: int | 
     """Generate ``filenames`` of ``card`` at ``scale`` into the cache (those not there yet),
     sharing one pool of worker processes."""
     paths = [file_path(card, scale, f) for f in filenames]
-    todo = [(f, p) for f, p in zip(filenames, paths) if not read_meta(p)]
+    todo = [(f, p) for f, p in zip(filenames, paths) if not is_current(card, scale, f)]
     if not todo:
         return paths
     workers = workers or default_workers()
@@ -66,6 +66,13 @@ def generate_files(card: Card, filenames: list[str], scale: str, workers: int | 
     return paths
 
 
+def is_current(card: Card, scale: str, filename: str) -> bool:
+    """The file is cached, and if generated, at the row count its card asks for now (a card
+    that changed its sizes makes it again)."""
+    meta = read_meta(file_path(card, scale, filename))
+    return bool(meta) and (meta.get("source") != "generated" or meta.get("rows") == card.rows(filename, scale))
+
+
 def generate_file(card: Card, filename: str, scale: str, workers: int | None = None,
                   progress: bool = True) -> Path:
     return generate_files(card, [filename], scale, workers, progress)[0]
@@ -74,7 +81,7 @@ def generate_file(card: Card, filename: str, scale: str, workers: int | None = N
 def _generate(card: Card, filename: str, scale: str, path: Path, mapper, workers: int,
               progress: bool) -> None:
     with locked(path):
-        if read_meta(path):  # made meanwhile by another process
+        if is_current(card, scale, filename):  # made meanwhile by another process
             return
         fmt = FORMATS[card.format]
         n = card.rows(filename, scale)

@@ -73,9 +73,12 @@ def protected_names(sources: list[str]) -> dict[str, str | None]:
     return names
 
 
-def audit(source: str, aliases: dict[str, str], protected: dict[str, str | None]) -> str | None:
+def audit(source: str, aliases: dict[str, str], protected: dict[str, str | None],
+          refused: dict[str, str] | None = None) -> str | None:
     """The first finding in one student cell's ``source`` (None when clean). ``aliases``: the
-    imports of the whole notebook; ``protected``: :func:`protected_names` of the locked cells."""
+    imports of the whole notebook; ``protected``: :func:`protected_names` of the locked cells;
+    ``refused``: names this homework does not allow (e.g. a package function that is one of its
+    answers), with why."""
     try:
         tree = ast.parse(_python(source))
     except SyntaxError as err:
@@ -88,9 +91,9 @@ def audit(source: str, aliases: dict[str, str], protected: dict[str, str | None]
     for node in ast.walk(tree):
         if id(node) in magics:
             method, args = magics[id(node)]
-            finding = _check_magic(method, args, aliases, protected)
+            finding = _check_magic(method, args, aliases, protected, refused or {})
         else:
-            finding = _check(node, aliases, protected)
+            finding = _check(node, aliases, protected) or _refused(node, refused or {})
         if finding:
             return f"line {getattr(node, 'lineno', '?')}: {finding}"
     return None
@@ -107,15 +110,30 @@ def _magic(node: ast.AST) -> tuple[str, list[str]] | None:
     return None
 
 
-def _check_magic(method: str, args: list[str], aliases, protected) -> str | None:
+def _check_magic(method: str, args: list[str], aliases, protected, refused) -> str | None:
     if method in ("system", "getoutput"):
         return None                              # a shell command: no more than the kernel may do
     name = args[0] if args else ""
     if name in CODE_MAGICS:
-        return audit("\n".join(args[1:]), aliases, protected)
+        return audit("\n".join(args[1:]), aliases, protected, refused)
     if name in HARMLESS_MAGICS:
         return None
     return f"uses the magic %{name}, which runs code hidden from the audit"
+
+
+def _refused(node: ast.AST, refused: dict[str, str]) -> str | None:
+    """A use of a name the homework refuses: as a name, an attribute, an import or getattr's."""
+    if isinstance(node, ast.Name):
+        name = node.id
+    elif isinstance(node, ast.Attribute):
+        name = node.attr
+    elif isinstance(node, ast.alias):
+        name = node.name.split(".")[-1]
+    elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+        name = node.value
+    else:
+        return None
+    return f"uses `{name}`, which this homework does not allow: {refused[name]}" if name in refused else None
 
 
 def _check(node: ast.AST, aliases: dict[str, str], protected: dict[str, str | None]) -> str | None:

@@ -58,7 +58,7 @@ def pipeline_config(settings: dict, sandbox_uid: int | None) -> Config:
     config.Autograde.autograde_preprocessors = [
         step for default in Autograde.autograde_preprocessors.default()
         for step in (ours if default is Execute else [default])]
-    config.SeparateVerdicts.modules = str(settings["content"]["source"])
+    config.SeparateVerdicts.modules = config.AuditCells.modules = str(settings["content"]["source"])
     config.Execute.timeout = sandbox["cell_timeout"]
     config.GuardedExecute.max_output = parse_size(sandbox["output"])
     config.GuardedExecute.max_answers = parse_size(sandbox["answers"])

@@ -34,6 +34,15 @@ def heldout_datasets(modules: Path) -> dict[str, dict[str, list[str]]]:
     return found
 
 
+def refused_names(modules: Path, assignment: str) -> dict[str, str]:
+    """Names the homework's cells may not use, with why (``hepcourse.refuse`` in the course's own
+    homework notebook: never the submission's metadata, which a student can edit)."""
+    homework = modules / assignment / "homework.ipynb"
+    if not homework.exists():
+        return {}
+    return json.loads(homework.read_text())["metadata"].get("hepcourse", {}).get("refuse", {})
+
+
 class GradingError(UserError):
     """A facilitator's grading command cannot proceed (the message says why)."""
 

@@ -2,31 +2,38 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.preprocessors import ClearHiddenTests, Execute, NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_locked
-from traitlets import Int
+from traitlets import Int, Unicode
 
 from .answers import MIME
 from .audit import audit, module_aliases, protected_names
+from .course import refused_names
 
 OUTPUTS = {"stream", "display_data", "execute_result", "error", "update_display_data"}
 DROPPED = "the autograder dropped this submission's output beyond"
 
 
 class AuditCells(NbGraderPreprocessor):
-    """Do not run a student's cell that tampers with what the tests use (see ``audit.py``):
-    replace it by an error naming the finding, with the student's code kept as comments."""
+    """Do not run a student's cell that tampers with what the tests use, or uses a name the
+    homework refuses (see ``audit.py``): replace it by an error naming the finding, with the
+    student's code kept as comments."""
+
+    modules = Unicode("", help="the course's modules folder (the names each homework refuses)").tag(config=True)
 
     def preprocess(self, nb, resources):
         code = [cell for cell in nb.cells if cell.cell_type == "code"]
         aliases = module_aliases([cell.source for cell in code])
         protected = protected_names([cell.source for cell in code if is_locked(cell)])
+        refused = refused_names(Path(self.modules), resources["nbgrader"]["assignment"]) if self.modules else {}
         for cell in code:
             if is_locked(cell):
                 continue
-            finding = audit(cell.source, aliases, protected)
+            finding = audit(cell.source, aliases, protected, refused)
             if finding:
                 self.log.warning("Not running a cell of the submission: %s", finding)
                 message = f"not run by the autograder: {finding}"
@@ -96,13 +103,22 @@ class HideHiddenTests(ClearHiddenTests):
     """For students' feedback (nbgrader's includes the hidden tests, nbgrader #917, #1363): a
     graded cell keeps its outcome, points and the test's own message, and loses its hidden
     region (code, thresholds, the instructors' notes) and the traceback, which quotes the
-    failing line."""
+    failing line. Of a hidden test's outputs it keeps the verdicts' and the kernel's errors,
+    not what the kernel printed: a student's hook could have printed the hidden code there."""
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code" or not is_grade(cell):
             return cell, resources
         if self._remove_hidden_test_region(cell):
             cell.source = cell.source.rstrip("\n") + "\n# (hidden tests: not shown)"
+            printed = cell.metadata.get("hepcourse", {}).get("kernel_outputs", len(cell.outputs))
+            kept = []
+            for i, out in enumerate(cell.outputs):
+                if i < printed and out.output_type == "error":       # the kernel's errors: their first line
+                    out.evalue = (out.evalue.strip().splitlines() or [""])[0][:300]
+                if i >= printed or out.output_type == "error":
+                    kept.append(out)
+            cell.outputs = kept
         for output in cell.get("outputs", []):
             if output.output_type == "error":
                 output.traceback = [f"{output.ename}: {output.evalue}"]

@@ -10,7 +10,7 @@ from .audit import CODE_MAGICS
 RULES_KEY = "rules"
 
 
-def rules_markdown(settings: dict) -> str:
+def rules_markdown(settings: dict, refused: dict[str, str] | None = None) -> str:
     sandbox = settings["grading"]["sandbox"]
     magics = ", ".join(f"`%{name}`" for name in sorted(CODE_MAGICS | {"matplotlib", "pip"}))
     return f"""### How this homework is graded
@@ -36,13 +36,13 @@ changes what the tests use: reassigning or patching imported modules, functions 
 class), `get_ipython()`, `exec`, `eval`, `compile`, `__import__`, `importlib`, `builtins`,
 `sys.modules`, `ctypes`, `getattr` with a computed name, or magics other than {magics} and a few
 display ones. Shell commands (`!ls`) are fine.
-"""
+""" + "".join(f"\nThis homework does not allow `{name}`: {why}.\n" for name, why in (refused or {}).items())
 
 
 def fill_rules(nb, settings: dict) -> bool:
     """Write the rules into ``nb``'s rules cell; False if it has none."""
     cells = [cell for cell in nb.cells if cell.metadata.get("hepcourse", {}).get(RULES_KEY)]
     for cell in cells:
-        cell.source = rules_markdown(settings)
+        cell.source = rules_markdown(settings, nb.metadata.get("hepcourse", {}).get("refuse"))
     return bool(cells)
 

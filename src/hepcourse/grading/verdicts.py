@@ -160,6 +160,8 @@ class JudgeAnswers(NbGraderPreprocessor):
             if not autograded(cell):
                 continue
             answers = take_answers(cell)
+            # what the kernel printed ends here: the feedback keeps only the verdicts' outputs after it
+            cell.metadata.setdefault("hepcourse", {})["kernel_outputs"] = len(cell.outputs)
             verdicts = resources.get("verdicts", {}).get(cell.metadata.nbgrader.grade_id)
             if any(out.output_type == "error" for out in cell.outputs):
                 continue                          # the kernel part failed: no points either way

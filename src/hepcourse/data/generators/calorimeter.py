@@ -321,6 +321,13 @@ def _digitise(rng, n, owner, z, x, y, e):
     return cells.reshape(n, N_CELLS), overflow.reshape(n, 3)
 
 
+# Shape features that a shower rescaled to another energy, or with a few faint cells added or
+# its overflow dropped, keeps (what a copy check compares, ``hepcourse.grading.checks``): weighted
+# by the layers' energy, or by one layer's where positrons leave most of it (layer 2's is tiny).
+SHAPE_FEATURES = ["frac_layer_0", "frac_layer_1", "frac_layer_2", "depth", "depth_width",
+                  "width_layer_0", "width_layer_1", "max_frac_layer_0", "max_frac_layer_1"]
+
+
 def shower_features(showers: dict) -> pd.DataFrame:
     """Shower-shape features for particle identification, one row per shower: incident
     ``energy`` (GeV), ``e_total`` (GeV, sum of the three layers), ``frac_layer_k`` (share of
