@@ -95,12 +95,16 @@ test-images: $(STAMP) $(PROXY)
 	DOCKER_HOST=unix://$(PODMAN_SOCKET) $(BIN)/python -m pytest -m images -s tests/images
 
 # The course images (CPU; CUDA where its wheels can be fetched).
+# Each is smoke-tested: the whole course stack imports, and it says where torch computes.
 images: $(STAMP)
 	images/podman-setup.sh $(PODMAN_SOCKET)
 	images/base.sh
 	images/wheelhouse.sh cpu
 	podman build --target cpu -t localhost/hepcourse/singleuser-cpu -f images/Containerfile .
 	images/wheelhouse.sh cuda && podman build --target cuda -t localhost/hepcourse/singleuser-cuda -f images/Containerfile .
+	for stage in cpu cuda; do image=localhost/hepcourse/singleuser-$$stage; \
+	  podman run --rm --entrypoint python3 $$image -m hepcourse.device || exit 1; \
+	  echo "$$image: $$(podman image inspect --format '{{.Size}}' $$image | awk '{printf "%.2f GB", $$1 / 1e9}')"; done
 
 # PostgreSQL's server, for the test of the gradebook on PostgreSQL (Debian's package).
 postgres:

@@ -53,3 +53,40 @@ def logged_in(hub: HubProcess, name: str, password: str = PASSWORD, spawn: bool 
     if spawn and not user.api("GET", f"/users/{name}").json().get("server"):
         user.spawn(timeout)
     return user
+
+
+@contextlib.contextmanager
+def container_engine(image: str, network: str = "hepcourse-test"):
+    """The container engine (podman's Docker API, started by `make test-containers` or
+    `make test-images`) with ``image`` in it: (client, this host's address on ``network``, which
+    the hub listens on so that containers and its services reach its API). The network is
+    removed at the end when nothing uses it."""
+    import socket
+
+    import docker
+    import pytest
+
+    if not os.environ.get("DOCKER_HOST"):
+        pytest.fail("DOCKER_HOST is not set: run this tier through make (make test-containers, make test-images)")
+    client = docker.from_env()
+    client.images.get(image)
+    net = (client.networks.list(names=[network]) or [client.networks.create(network)])[0]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect((net.attrs["IPAM"]["Config"][0]["Gateway"], 9))
+        host = probe.getsockname()[0]
+    try:
+        yield client, host
+    finally:
+        net.reload()
+        if not net.containers:
+            net.remove()
+        client.close()
+
+
+def remove_homes(client, prefix: str) -> None:
+    """Remove the test's home volumes, each after every container that still uses it."""
+    for volume in client.volumes.list(filters={"name": prefix}):
+        for container in client.containers.list(all=True, filters={"volume": volume.name}):
+            container.remove(force=True)
+        volume.remove()
+    assert not client.volumes.list(filters={"name": prefix})

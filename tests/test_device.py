@@ -37,3 +37,15 @@ def test_data_workers_follow_the_cpu_budget_not_the_hosts_cores(monkeypatch):
     monkeypatch.delenv("HEPCOURSE_WORKERS", raising=False)
     monkeypatch.setattr(build, "cpu_budget", lambda: 3)   # a 3-CPU container on a bigger host
     assert build.default_workers() == 3
+
+
+def test_the_stack_report_imports_everything_and_says_where_torch_computes():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "hepcourse.device"], check=False, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert [line.split()[0] for line in lines[:len(device_module.STACK)]] == device_module.STACK
+    cuda = "torch.cuda.is_available(): False" if not torch.cuda.is_available() else "CUDA device 0:"
+    assert any(line.startswith(cuda) for line in lines) and lines[-1].startswith("notebooks compute on: torch")

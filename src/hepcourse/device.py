@@ -6,6 +6,10 @@
 ``$HEPCOURSE_DEVICE`` (e.g. ``cpu`` or ``cuda:1``) overrides the choice, for comparisons and for
 a hub that gives each user one GPU.
 
+``python -m hepcourse.device`` imports the whole course stack and says where torch and xgboost
+can compute: the smoke test of the course images, and the one command that checks a GPU inside a
+student's container.
+
 Importing this module also sizes torch's CPU thread pool to the CPUs this kernel may really use
 (its affinity and its container's CPU quota), unless ``$OMP_NUM_THREADS`` says otherwise: torch's
 default is every core of the host, and OpenMP threads fighting over fewer cores run several times
@@ -14,7 +18,9 @@ slower than one thread per core.
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 from functools import cache
 
 import torch
@@ -44,3 +50,33 @@ def describe() -> str:
 
 if "OMP_NUM_THREADS" not in os.environ:
     torch.set_num_threads(cpu_budget())
+
+
+# What the course's notebooks import: an image that cannot import one of them is broken.
+STACK = ["numpy", "scipy", "pandas", "matplotlib", "mplhep", "sklearn", "xgboost", "torch", "uproot",
+         "awkward", "hist", "tqdm", "nbgrader", "jupyterlab", "hepcourse"]
+
+
+def report() -> list[str]:
+    """The course stack's versions and where it can compute, one line each (raises ImportError
+    for a package that is missing)."""
+    lines = [f"{name} {importlib.import_module(name).__version__}" for name in STACK]
+    built = torch.version.cuda
+    lines.append(f"torch built for CUDA {built}" if built else "torch built for the CPU only")
+    if torch.cuda.is_available():
+        lines += [f"CUDA device {i}: {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())]
+    else:
+        lines.append("torch.cuda.is_available(): False (no GPU visible here)")
+    import xgboost
+
+    lines.append(f"xgboost built with CUDA: {bool(xgboost.build_info().get('USE_CUDA'))}")
+    lines.append(f"notebooks compute on: {describe()}")
+    return lines
+
+
+if __name__ == "__main__":
+    try:
+        print("\n".join(report()))
+    except ImportError as err:
+        sys.exit(f"the course stack is incomplete: {err}")
+

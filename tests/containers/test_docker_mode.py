@@ -2,13 +2,11 @@
 image (`make test-containers` builds it), two students in their own containers."""
 
 import os
-import socket
 import subprocess
 import time
 
-import docker
 import pytest
-from support import REPO, logged_in, running_hub
+from support import REPO, container_engine, logged_in, remove_homes, running_hub
 
 from hepcourse.config import load_settings
 from hepcourse.uids import uid_of
@@ -21,32 +19,8 @@ ROSTER = {"instructors": ["prof"], "facilitators": [], "students": ["alice", "bo
 
 @pytest.fixture(scope="module")
 def engine():
-    if not os.environ.get("DOCKER_HOST"):
-        pytest.fail("DOCKER_HOST is not set: run `make test-containers` (it starts podman's API)")
-    client = docker.from_env()
-    client.images.get(IMAGE)
-    network = (client.networks.list(names=[NETWORK]) or [client.networks.create(NETWORK)])[0]
-    gateway = network.attrs["IPAM"]["Config"][0]["Gateway"]
-    # The hub runs on this host (in production it is a container on the same network): its API
-    # must be reachable from the containers and from its own services, so use the host's address
-    # on the route to the container network.
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.connect((gateway, 9))
-        host = probe.getsockname()[0]
-    yield client, host
-    network.reload()
-    if not network.containers:
-        network.remove()
-    client.close()
-
-
-def remove_homes(client, prefix: str) -> None:
-    """Remove the test's home volumes, each after every container that still uses it."""
-    for volume in client.volumes.list(filters={"name": prefix}):
-        for container in client.containers.list(all=True, filters={"volume": volume.name}):
-            container.remove(force=True)
-        volume.remove()
-    assert not client.volumes.list(filters={"name": prefix})
+    with container_engine(IMAGE, NETWORK) as found:
+        yield found
 
 
 @pytest.fixture(scope="module")

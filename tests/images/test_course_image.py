@@ -5,13 +5,11 @@ data from the read-only mount, the held-out folder nowhere. Homework runs as a s
 have it: the released version with the instructor's answers filled in."""
 
 import os
-import socket
 import time
 
-import docker
 import nbformat
 import pytest
-from support import REPO, logged_in, running_hub
+from support import REPO, container_engine, logged_in, remove_homes, running_hub
 
 from hepcourse.config import load_settings
 from hepcourse.data.store import heldout_dir
@@ -26,32 +24,20 @@ NOTEBOOKS = sorted((REPO / "modules").glob("*/*.ipynb"))
 
 @pytest.fixture(scope="module")
 def student(tmp_path_factory, ci_data):
-    if not os.environ.get("DOCKER_HOST"):
-        pytest.fail("DOCKER_HOST is not set: run `make test-images` (it starts podman's API)")
-    client = docker.from_env()
-    size = client.images.get(IMAGE).attrs["Size"]
-    print(f"\n{IMAGE}: {size / 1e9:.2f} GB")
-    network = (client.networks.list(names=[NETWORK]) or [client.networks.create(NETWORK)])[0]
-    gateway = network.attrs["IPAM"]["Config"][0]["Gateway"]
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.connect((gateway, 9))
-        host = probe.getsockname()[0]
-    workdir = tmp_path_factory.mktemp("course-image")
-    volumes = f"hepcourse-image-{workdir.name}-"
-    settings = {"mode": "docker", "data": {"dir": os.environ["HEPCOURSE_DATA_DIR"], "scale": "ci"},
-                "docker": {"image": IMAGE, "network": NETWORK, "hub_connect_ip": host, "mem_limit": "6G",
-                           "cpu_limit": 2, "volume": volumes + "{username}"}}
-    try:
-        with running_hub(workdir, {"instructors": ["prof"], "facilitators": [], "students": ["alice"]}, settings) as hub:
-            user = logged_in(hub, "alice", spawn=True, timeout=300)
-            (container,) = client.containers.list(filters={"name": "jupyter-alice"})
-            yield user, container, hub
-    finally:
-        for volume in client.volumes.list(filters={"name": volumes}):
-            for c in client.containers.list(all=True, filters={"volume": volume.name}):
-                c.remove(force=True)
-            volume.remove()
-        client.close()
+    with container_engine(IMAGE, NETWORK) as (client, host):
+        print(f"\n{IMAGE}: {client.images.get(IMAGE).attrs['Size'] / 1e9:.2f} GB")
+        workdir = tmp_path_factory.mktemp("course-image")
+        volumes = f"hepcourse-image-{workdir.name}-"
+        settings = {"mode": "docker", "data": {"dir": os.environ["HEPCOURSE_DATA_DIR"], "scale": "ci"},
+                    "docker": {"image": IMAGE, "network": NETWORK, "hub_connect_ip": host, "mem_limit": "6G",
+                               "cpu_limit": 2, "volume": volumes + "{username}"}}
+        try:
+            with running_hub(workdir, {"instructors": ["prof"], "facilitators": [], "students": ["alice"]}, settings) as hub:
+                user = logged_in(hub, "alice", spawn=True, timeout=300)
+                (container,) = client.containers.list(filters={"name": "jupyter-alice"})
+                yield user, container, hub
+        finally:
+            remove_homes(client, volumes)
 
 
 def test_the_container_mounts_the_data_read_only_and_no_heldout_data(student):
