@@ -55,11 +55,13 @@ class Csv(_DataFrames):
 
 
 class PandasHdf(_DataFrames):
-    """A pandas HDF5 store under one key, like the top-tagging reference files."""
+    """A pandas HDF5 store under one key, like the top-tagging reference files. Written in
+    pandas' "fixed" format, which pandas 1.5 and later read (the "table" format of pandas 3 is
+    not readable by pandas 2.0 or 1.5: tests/data/test_hdf_compat.py)."""
 
     @staticmethod
     def write(table: pd.DataFrame, path: Path, card: Card) -> None:
-        table.to_hdf(path, key=card.schema["key"], mode="w", format="table", complevel=1)
+        table.to_hdf(path, key=card.schema["key"], mode="w", format="fixed", complevel=1)
 
     @staticmethod
     def read(path: Path, card: Card, start: int, stop: int) -> pd.DataFrame:
@@ -68,7 +70,8 @@ class PandasHdf(_DataFrames):
     @staticmethod
     def count(path: Path, card: Card) -> int:
         with pd.HDFStore(path, mode="r") as store:
-            return store.get_storer(card.schema["key"]).nrows
+            storer = store.get_storer(card.schema["key"])
+            return int(storer.nrows if storer.nrows is not None else storer.shape[0])   # "table" / "fixed"
 
     @staticmethod
     def check(path: Path, card: Card) -> list[str]:
