@@ -123,15 +123,17 @@ def heldout_card(card: Card, assignment: str, secret: bytes | None = None) -> Ca
     """The card of ``card``'s held-out twin for ``assignment``: in ``<held-out folder>/<assignment>``,
     its seed derived from the course ``secret`` (``hepcourse.grading.course.Course.heldout_secret``),
     never from public values. Reading the files needs no secret; generating them does. Its files
-    hold the test split's rows alone (no student sees any of them), so a file whose test split is
-    its last 1/22 is made 22 times faster."""
+    hold the test split's rows alone (no student sees any of them), as many as the test split has
+    unless the card's file says otherwise (``heldout: {scale: rows}``, for a test split too small
+    to tell a model from a baseline)."""
     seed = None
     if secret is not None:
         digest = hmac.new(secret, f"{card.name}/{assignment}".encode(), hashlib.sha256).digest()
         seed = int.from_bytes(digest[:16], "big")
     test = card.split("test")
     share = test["rows"][1] - test["rows"][0]
-    files = {name: {**spec, "rows": {scale: max(1, round(rows * share)) for scale, rows in spec["rows"].items()}}
+    files = {name: {**spec, "rows": {scale: spec.get("heldout", {}).get(scale) or max(1, round(rows * share))
+                                     for scale, rows in spec["rows"].items()}}
              for name, spec in card.files.items() if name in test["files"]}
     return Card(card.path, {**card.data, "seed": seed, "files": files,
                             "splits": {"test": {"files": test["files"], "rows": [0.0, 1.0]}}},
