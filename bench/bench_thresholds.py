@@ -23,7 +23,6 @@ import argparse
 import hashlib
 import json
 import os
-import re
 import statistics
 import sys
 import tempfile
@@ -187,11 +186,10 @@ def summary(assignment: str, measured: dict[str, list[dict]], specs: dict[str, d
         if reached:
             name, vals = BETTER[relation](reached, key=lambda item: BETTER[relation](v for v, _ in item[1]))
             best = f"{name}: {BETTER[relation](v for v, _ in vals):.4g} ({sum(_passes(v, relation, b) for v, b in vals)}/{len(vals)})"
-        elif aimed:      # stopped before the verdict: by the visible check on the public test split?
-            stops = [(float(m.group(1)), name) for name in aimed for f in outcomes[test].get(name, []) if f
-                     for m in [re.search(r"public test \S+ is (-?[0-9.]+);", f)] if m]
-            best = (f"{BETTER[relation](stops)[1]}: {BETTER[relation](stops)[0]:.4g} on the public test split, "
-                    "where a visible check stopped it") if stops else "none reached it"
+        elif aimed:      # stopped before the verdict (by a visible check, or an error): say where
+            stops = [(name, f) for name in aimed for f in outcomes[test].get(name, []) if f]
+            best = "; ".join(sorted({f"{name} stopped: {f.split('Error: ')[-1][:70]}" for name, f in stops})[:2]) \
+                or "none reached it"
         else:
             best = "none aimed here"
         whole = [f"{name} ({sum(f is None for f in outcomes[test][name])}/{len(outcomes[test][name])})"
