@@ -5,7 +5,7 @@ import json
 
 from support import REPO, run_cli
 
-from hepcourse import content, seminar
+from hepcourse import content, homes, seminar
 from hepcourse.files import sha256_of
 
 MODULES = REPO / "modules"
@@ -41,7 +41,7 @@ def test_push_to_every_home_of_the_local_mode(tmp_path):
     (state / "homes" / "bob" / "modules" / "04_neural_nets").mkdir(parents=True)
     (state / "homes" / "bob" / "modules" / "04_neural_nets" / "seminar.ipynb").write_text("bob's notes")
     settings = {"mode": "local", "hub": {"state_dir": str(state)}, "content": {"source": str(MODULES)}}
-    rows = seminar.push(settings, "04_neural_nets", "seminar.ipynb", ["alice", "bob", "carol"])
+    rows = homes.push(settings, "04_neural_nets", "seminar.ipynb", ["alice", "bob", "carol"])
     assert [r[:2] for r in rows] == [("alice", "added"), ("bob", "beside"), ("carol", "no home yet")]
     assert (state / "homes" / "bob" / "modules" / "04_neural_nets" / "seminar.ipynb").read_text() == "bob's notes"
     assert (state / "homes" / "alice" / rows[0][2]).read_bytes() == (MODULES / "04_neural_nets" / "seminar.ipynb").read_bytes()

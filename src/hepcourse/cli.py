@@ -100,6 +100,33 @@ def _state(args) -> int:
     return 0
 
 
+def _seminar_push(args) -> int:
+    from .config import load_settings
+    from .homes import push
+    from .roster import load_roster
+
+    settings = load_settings()
+    roster = load_roster(settings["roster"])
+    users = args.users or sorted(roster.students)
+    unknown = sorted(set(users) - set(roster.users))
+    if unknown:
+        raise UserError(f"not on the roster: {', '.join(unknown)}")
+    notebook = args.notebook if args.notebook.endswith(".ipynb") else f"{args.notebook}.ipynb"
+    rows = push(settings, args.module, notebook, users)
+    print(table([list(r) for r in rows], ["user", "outcome", "file"]))
+    beside = sum(r[1] == "beside" for r in rows)
+    if beside:
+        print(f"{beside} user(s) had changed their copy: it is kept, the fresh one is beside it", file=sys.stderr)
+    return 0
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    """Rows under a header, in columns: what every command prints its results as."""
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
 def _data(args) -> int:
     from .data import cli as data_cli  # pandas, awkward, uproot: only for data commands
 
@@ -160,9 +187,12 @@ def parser() -> argparse.ArgumentParser:
     from .grading.cli import add_parser as add_grade_parser
 
     add_grade_parser(sub)
-    from .seminar import add_parser as add_seminar_parser
-
-    add_seminar_parser(sub)
+    seminar = sub.add_parser("seminar", help="live seminars").add_subparsers(dest="what", required=True)
+    cmd = seminar.add_parser("push", help="copy a module's notebook into every student's home (never over their own)")
+    cmd.add_argument("module", help="e.g. 04_neural_nets")
+    cmd.add_argument("--notebook", default="seminar.ipynb", help="which notebook (default: seminar.ipynb)")
+    cmd.add_argument("--users", nargs="+", metavar="USER", help="default: every student on the roster")
+    cmd.set_defaults(func=_seminar_push)
     return p
 
 

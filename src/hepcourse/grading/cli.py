@@ -13,15 +13,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..cli import table
+
 if TYPE_CHECKING:
     from .course import Course
 
-
-
-def table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
-    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
 
 def cmd_build(args, course: Course) -> int:
