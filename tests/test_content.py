@@ -92,3 +92,31 @@ def test_upstream_removal_deletes_only_untouched_copies(course, home):
 
 def test_exclusions_apply_to_folders_and_hidden_files(course):
     assert set(course_files(course)) == {"01_python/lecture.ipynb", "README.md"}
+
+
+def _push_many(src, dest, names):
+    from hepcourse.content import push
+
+    for name in names:
+        push(src, dest, f"seminars/{name}.ipynb")
+
+
+def test_deliveries_at_the_same_time_lose_no_record(course, home):
+    """Seminar pushes (and the server's own delivery) can write the same manifest at once: each
+    read-modify-write holds the lock, so every delivery stays recorded (a lost record would make
+    a later update of an untouched copy land beside it as if the student had changed it)."""
+    import json
+    import multiprocessing
+
+    from hepcourse.content import MANIFEST
+
+    src = course / "01_python" / "lecture.ipynb"
+    jobs = [[f"p{i}_{j}" for j in range(15)] for i in range(6)]
+    workers = [multiprocessing.get_context("fork").Process(target=_push_many, args=(src, home, names)) for names in jobs]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+        assert worker.exitcode == 0
+    recorded = json.loads((home.parent / MANIFEST).read_text())[home.name]
+    assert set(recorded) == {f"seminars/{n}.ipynb" for names in jobs for n in names}

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .files import replacing, sha256_of, write_json
+from .locks import locked_folder
 
 MANIFEST = Path(".hepcourse") / "delivered.json"
 DEFAULT_EXCLUDE = ("homework*", ".ipynb_checkpoints", "__pycache__")
@@ -65,6 +66,11 @@ def sync(source: str | Path, dest: str | Path, exclude=DEFAULT_EXCLUDE) -> SyncR
     source, dest = Path(source), Path(dest)
     if not source.is_dir():
         raise FileNotFoundError(f"course content folder {source} does not exist")
+    with locked_folder(dest.parent / MANIFEST.parent):   # a seminar push may deliver at the same time
+        return _sync(source, dest, exclude)
+
+
+def _sync(source: Path, dest: Path, exclude) -> SyncReport:
     delivered = _load_manifest(dest)
     report = SyncReport()
     upstream = course_files(source, exclude)
@@ -112,6 +118,11 @@ def push(src: str | Path, dest: str | Path, rel: str) -> tuple[str, str]:
     ``current`` (already this version) or ``beside`` (the student changed theirs: it stays, the
     fresh copy is written next to it as ``name_<timestamp>.ext``)."""
     src, dest = Path(src), Path(dest)
+    with locked_folder(dest.parent / MANIFEST.parent):   # the user's server may deliver at the same time
+        return _push(src, dest, rel)
+
+
+def _push(src: Path, dest: Path, rel: str) -> tuple[str, str]:
     delivered = _load_manifest(dest)
     target, new_hash = dest / rel, sha256_of(src)
     current = sha256_of(target) if target.exists() else None
