@@ -138,7 +138,7 @@ bench-hub: $(STAMP) $(PROXY) /usr/bin/chromium
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench hub
+	$(BIN)/ruff check src tests bench hub images
 
 strip: $(STAMP)
 	$(BIN)/jupyter nbconvert --log-level=WARN --clear-output --inplace $(NOTEBOOKS)

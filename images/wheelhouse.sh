@@ -10,7 +10,7 @@ pip="$root/.venv/bin/python -m pip"
 mkdir -p "$out"
 case $stage in
     test) grep -E '^(jupyterhub|jupyterlab|notebook|nbgrader|ipykernel|numpy)==' "$root/requirements.lock" ;;
-    cpu)  grep -v -E '^(playwright|pytest|ruff|websocket-client)' "$root/requirements.lock" ;;
+    cpu)  "$root/.venv/bin/python" "$root/images/runtime_requirements.py" "$root/requirements.lock" ;;
     cuda) printf 'torch==%s\nxgboost==%s\n' \
               "$(sed -n 's/^torch==\([0-9.]*\).*/\1/p' "$root/requirements.lock")" \
               "$(sed -n 's/^xgboost-cpu==//p' "$root/requirements.lock")" ;;
