@@ -3,7 +3,7 @@
 import socket
 
 import pytest
-from support import HUB_CONFIG, run_cli
+from support import HUB_CONFIG, REPO, run_cli
 
 from hepcourse.net import free_port
 
@@ -107,3 +107,18 @@ def test_config_docs_lists_every_setting_and_every_environment_variable():
     assert used <= set(ENVIRONMENT), f"not listed in hepcourse.environment: {sorted(used - set(ENVIRONMENT))}"
     out = run_cli("hepcourse", "config", "docs").stdout
     assert "grading.sandbox.file_size" in out and all(name in out for name in ENVIRONMENT)
+
+
+def test_output_into_a_pipe_that_closes_early_is_no_error():
+    """`hepcourse ... | head`: the reader is gone before the output is written."""
+    import os
+    import subprocess
+
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        out = subprocess.run([str(REPO / ".venv" / "bin" / "hepcourse"), "config", "docs"], stdout=write,
+                             stderr=subprocess.PIPE, text=True, check=False, timeout=60)
+    finally:
+        os.close(write)
+    assert out.returncode == 141 and not out.stderr, out.stderr

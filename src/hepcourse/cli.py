@@ -15,6 +15,8 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
 import sys
 
 from .errors import UserError
@@ -82,7 +84,7 @@ def _content_slides(args) -> int:
     return 0
 
 
-def _state(args) -> int:
+def _state_backup(args) -> int:
     import time
     from pathlib import Path
 
@@ -90,13 +92,21 @@ def _state(args) -> int:
     from .config import load_settings
 
     settings = load_settings()
-    if args.what == "backup":
-        name = args.file or f"hepcourse-{settings['course']['id']}-{time.strftime('%Y%m%d-%H%M%S')}.tar.gz"
-        print(state.backup(settings, Path(name)))
-    else:
-        for aside in state.restore(settings, Path(args.file), force=args.force):
-            print(f"the state that was there is kept in {aside}")
-        print(f"restored {args.file} into {', '.join(map(str, state.roots(settings).values()))}")
+    name = args.file or f"hepcourse-{settings['course']['id']}-{time.strftime('%Y%m%d-%H%M%S')}.tar.gz"
+    print(state.backup(settings, Path(name)))
+    return 0
+
+
+def _state_restore(args) -> int:
+    from pathlib import Path
+
+    from . import state
+    from .config import load_settings
+
+    settings = load_settings()
+    for aside in state.restore(settings, Path(args.file), force=args.force):
+        print(f"the state that was there is kept in {aside}")
+    print(f"restored {args.file} into {', '.join(map(str, state.roots(settings).values()))}")
     return 0
 
 
@@ -127,15 +137,18 @@ def table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
 
-def _data(args) -> int:
-    from .data import cli as data_cli  # pandas, awkward, uproot: only for data commands
+def handler(module: str, name: str):
+    """``module.name(args)`` as a subcommand's ``func``, imported only when that command runs
+    (pandas, nbgrader and torch load only for the commands that use them)."""
+    def run(args) -> int:
+        return getattr(importlib.import_module(module), name)(args)
 
-    return getattr(data_cli, f"cmd_{args.what}")(args)
+    return run
 
 
 def add_data_parser(sub) -> None:
     data = sub.add_parser("data", help="the course datasets").add_subparsers(dest="what", required=True)
-    data.add_parser("list", help="datasets, their sizes and what is cached").set_defaults(func=_data, what="list")
+    data.add_parser("list", help="datasets, their sizes and what is cached").set_defaults(func=handler("hepcourse.data.cli", "cmd_list"))
     for name, text in [("generate", "generate offline (Monte Carlo, same schema)"),
                        ("fetch", "download the public files (the full scale)")]:
         p = data.add_parser(name, help=text)
@@ -145,16 +158,16 @@ def add_data_parser(sub) -> None:
             p.add_argument("--workers", type=int, help="parallel processes (default: all cores)")
             p.add_argument("--heldout", action="store_true",
                            help="also each assignment's held-out grading data ($HEPCOURSE_HELDOUT_DIR), seeded by the course secret")
-        p.set_defaults(func=_data, what=name)
+        p.set_defaults(func=handler("hepcourse.data.cli", f"cmd_{name}"))
     p = data.add_parser("verify", help="check checksums, schemas and sizes of cached files")
     p.add_argument("names", nargs="*", metavar="NAME")
     p.add_argument("--scale", default="all", help="ci, course, full or all (default)")
-    p.set_defaults(func=_data, what="verify")
+    p.set_defaults(func=handler("hepcourse.data.cli", "cmd_verify"))
     p = data.add_parser("path", help="where a dataset file is (generating it if needed)")
     p.add_argument("name")
     p.add_argument("--file")
     p.add_argument("--scale")
-    p.set_defaults(func=_data, what="path")
+    p.set_defaults(func=handler("hepcourse.data.cli", "cmd_path"))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -179,11 +192,11 @@ def parser() -> argparse.ArgumentParser:
     states = sub.add_parser("state", help="back up or restore the course's state").add_subparsers(dest="what", required=True)
     cmd = states.add_parser("backup", help="hub database, exchange, gradebook, secrets, uids in one .tar.gz")
     cmd.add_argument("file", nargs="?", metavar="FILE", help="default: hepcourse-<course>-<time>.tar.gz here")
-    cmd.set_defaults(func=_state)
+    cmd.set_defaults(func=_state_backup)
     cmd = states.add_parser("restore", help="put a backup back (the hub stopped)")
     cmd.add_argument("file", metavar="FILE")
     cmd.add_argument("--force", action="store_true", help="move a non-empty state aside first")
-    cmd.set_defaults(func=_state)
+    cmd.set_defaults(func=_state_restore)
     from .grading.cli import add_parser as add_grade_parser
 
     add_grade_parser(sub)
@@ -205,6 +218,9 @@ def main(argv=None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:       # the output went into `head` or a pager that closed early
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # no second error at exit
+        return 141
 
 
 if __name__ == "__main__":

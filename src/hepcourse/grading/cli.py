@@ -13,32 +13,36 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..cli import table
+from ..cli import handler, table
 
 if TYPE_CHECKING:
     from .course import Course
 
 
 
-def cmd_build(args, course: Course) -> int:
+def cmd_build(args) -> int:
+    course = _course()
     for assignment, release in course.build(args.assignments or None).items():
         print(f"{assignment}: student version in {release}")
     return 0
 
 
-def cmd_release(args, course: Course) -> int:
+def cmd_release(args) -> int:
+    course = _course()
     course.release(args.assignment)
     print(f"{args.assignment}: released to {course.exchange}; students fetch it from the Assignments tab")
     return 0
 
 
-def cmd_collect(args, course: Course) -> int:
+def cmd_collect(args) -> int:
+    course = _course()
     students = course.collect(args.assignment)
     print(f"{args.assignment}: {len(students)} submissions collected: {', '.join(students) or 'none'}")
     return 0
 
 
-def cmd_autograde(args, course: Course) -> int:
+def cmd_autograde(args) -> int:
+    course = _course()
     from .autograde import autograde, record
 
     outcomes = autograde(course, args.assignment, args.students or None, workers=args.workers,
@@ -52,13 +56,15 @@ def cmd_autograde(args, course: Course) -> int:
     return 0
 
 
-def cmd_feedback(args, course: Course) -> int:
+def cmd_feedback(args) -> int:
+    course = _course()
     course.feedback(args.assignment)
     print(f"{args.assignment}: feedback generated and released; students fetch it from the Assignments tab")
     return 0
 
 
-def cmd_export(args, course: Course) -> int:
+def cmd_export(args) -> int:
+    course = _course()
     from nbgrader.api import Gradebook
 
     from .export import NotesExport
@@ -70,7 +76,8 @@ def cmd_export(args, course: Course) -> int:
     return 0
 
 
-def cmd_status(args, course: Course) -> int:
+def cmd_status(args) -> int:
+    course = _course()
     rows = []
     for assignment in course.assignments():
         released = (course.exchange / course.id / "outbound" / assignment).is_dir()
@@ -97,10 +104,10 @@ def add_parser(sub) -> None:
     p.add_argument("--to", default="grades.csv", help="output file, or - for the terminal (default: grades.csv)")
     grade.add_parser("status", help="assignments and submissions")
     for name, p in grade.choices.items():
-        p.set_defaults(func=run, what=name)
+        p.set_defaults(func=handler("hepcourse.grading.cli", f"cmd_{name}"))
 
 
-def run(args) -> int:
+def _course() -> Course:
     from .course import Course  # nbgrader loads only for grading commands
 
-    return globals()[f"cmd_{args.what}"](args, Course())
+    return Course()
