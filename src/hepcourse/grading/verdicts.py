@@ -199,8 +199,6 @@ def take_answers(cell) -> dict | str:
     return answers
 
 
-
-
 def _fail(cell, message: str) -> None:
     cell.outputs.append(NotebookNode(output_type="error", ename="AssertionError", evalue=message,
                                      traceback=[f"AssertionError: {message}"]))
