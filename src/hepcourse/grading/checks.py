@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
+
+from .. import scale as scales
 
 
 def copied_share(generated, reference, *, rows: int = 2000, floor: float = 0.1, seed: int | None = None) -> float:
@@ -26,3 +30,21 @@ def copied_share(generated, reference, *, rows: int = 2000, floor: float = 0.1, 
         nearest = np.sqrt(np.partition(d2, 1, axis=1)[:, :2])
         ratios.append(nearest[:, 0] / np.maximum(nearest[:, 1], 1e-12))
     return float(np.mean(np.concatenate(ratios) < floor)) if ratios else 0.0
+
+
+def copied_showers(shapes) -> float:
+    """:func:`copied_share` of generated calorimeter showers (rows of their ``SHAPE_FEATURES``)
+    against the public showers a student could copy: the train and test splits at this scale,
+    read and described once per grading process, not once per test."""
+    from ..data.generators.calorimeter import SHAPE_FEATURES
+
+    generated = np.asarray(shapes, dtype=np.float64).reshape(-1, len(SHAPE_FEATURES))
+    return copied_share(generated, _public_shower_shapes(scales.current()))
+
+
+@cache
+def _public_shower_shapes(scale: str) -> np.ndarray:
+    from ..data import load
+    from ..data.generators.calorimeter import shape_features
+
+    return np.vstack([shape_features(load("calorimeter", split=split, scale=scale)) for split in ("train", "test")])

@@ -328,6 +328,11 @@ SHAPE_FEATURES = ["frac_layer_0", "frac_layer_1", "frac_layer_2", "depth", "dept
                   "width_layer_0", "width_layer_1", "max_frac_layer_0", "max_frac_layer_1"]
 
 
+def shape_features(showers: dict) -> np.ndarray:
+    """The :data:`SHAPE_FEATURES` of every shower, one row each."""
+    return shower_features(showers)[SHAPE_FEATURES].to_numpy()
+
+
 def shower_features(showers: dict) -> pd.DataFrame:
     """Shower-shape features for particle identification, one row per shower: incident
     ``energy`` (GeV), ``e_total`` (GeV, sum of the three layers), ``frac_layer_k`` (share of
