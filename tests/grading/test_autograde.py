@@ -77,7 +77,8 @@ def test_a_kernel_starts_when_its_environment_lies_under_a_covered_folder(course
 def test_a_submissions_processes_share_one_memory_limit(course, monkeypatch):
     """Four children that each stay under the per-process limit cannot together take more than
     the submission's memory: its control group counts them together (without it all four hold
-    their 600 MB at once)."""
+    their 600 MB at once). A child counts once it has held its block for the whole 5 s: one that
+    the group's OOM killer ends midway, after a later child took its place, does not."""
     from hepcourse.grading import cgroups
 
     probe = cgroups.create(64999, 2**30, 64)
@@ -87,7 +88,7 @@ def test_a_submissions_processes_share_one_memory_limit(course, monkeypatch):
     monkeypatch.setitem(course.settings["grading"]["sandbox"], "memory", "1500M")
     monkeypatch.setitem(course.settings["grading"]["sandbox"], "cell_timeout", 120)
     hog = ("import os, time\nkids = []\nfor i in range(4):\n    pid = os.fork()\n    if pid == 0:\n"
-           "        block = b'x' * 600_000_000\n        open(f'/tmp/held{i}', 'w').close()\n        time.sleep(5)\n"
+           "        block = b'x' * 600_000_000\n        time.sleep(5)\n        open(f'/tmp/held{i}', 'w').close()\n"
            "        os._exit(0)\n    kids.append(pid)\nfor pid in kids:\n    os.waitpid(pid, 0)\n"
            "print('HELD', len([f for f in os.listdir('/tmp') if f.startswith('held')]))\n")
     submit(course, "hog", answered(course, GOOD_ADD, hog + GOOD_DOUBLE))
