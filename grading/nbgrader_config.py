@@ -7,18 +7,17 @@ import os
 
 from hepcourse.grading.autograde import pipeline_config
 from hepcourse.grading.course import Course
-from hepcourse.grading.sandbox import SandboxError, check_available, claim_uid
+from hepcourse.grading.sandbox import SandboxError, sandbox_of
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
 course = Course()
 c.merge(course.config())
 sandbox = course.settings["grading"]["sandbox"]
-uid = None
+confined = None
 if sandbox["enabled"]:
     try:
-        check_available()
-        uid = claim_uid(sandbox["uid"])
+        confined = sandbox_of(course.settings)   # root: a sandbox uid; the grader account: the broker
     except SandboxError as err:
         raise SystemExit(f"hepcourse: {err}") from None
-c.merge(pipeline_config(course.settings, uid))
+c.merge(pipeline_config(course.settings, confined))
 os.environ.setdefault("OMP_NUM_THREADS", "1")

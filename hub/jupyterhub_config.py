@@ -23,8 +23,12 @@ from hepcourse.config import REPO_ROOT as REPO
 from hepcourse.config import ConfigError, hub_api_port, load_settings, parse_size
 from hepcourse.content import module_index
 from hepcourse.cpus import cpu_budget
+from hepcourse.grading.account import runs_as
 from hepcourse.grading.course import Course
 from hepcourse.net import free_port
+from hepcourse.prestart import SERVICE as PRESTART_SERVICE
+from hepcourse.prestart import start_scopes
+from hepcourse.prestart import token_path as cli_token_path
 from hepcourse.roster import load_roster
 from hepcourse.seminar import ACTIONS, SHARE_MODES, custom_scopes, scope, share_scopes
 
@@ -112,13 +116,29 @@ if hub["idle_timeout"]:
 
 # Formgrader: one Jupyter server in the nbgrader course directory, run by the hub as a service
 # and reachable by the roster's graders only (group formgrade-<course>). Students have no
-# formgrader at all: their servers disable it (hub/singleuser).
+# formgrader at all: their servers disable it (hub/singleuser). A root hub runs it as the grader
+# account, never as root (hepcourse.grading.account), and runs the grading broker beside it: the
+# one root process grading needs, which starts autograde sandboxes on the account's request.
 grading = Course(settings)
+grader = runs_as(settings)
+course_env = {
+    "HEPCOURSE_SETTINGS": settings["_file"],
+    "HEPCOURSE_DATA_DIR": settings["data"]["dir"],
+    "HEPCOURSE_SCALE": settings["data"]["scale"],
+    "PATH": f"{BIN}:{os.environ.get('PATH', '')}",   # nbgrader runs `alembic`
+}
+if grader:
+    c.JupyterHub.services.append({
+        "name": "grading-broker",
+        "command": [sys.executable, "-m", "hepcourse.grading.broker"],
+        "environment": course_env,
+    })
 c.JupyterHub.services.append({
     "name": "formgrader",
     "url": f"http://127.0.0.1:{free_port()}",
     "command": [str(BIN / "jupyterhub-singleuser")],
     "cwd": str(grading.root),
+    "user": grader,
     "oauth_no_confirm": True,
     "environment": {
         "JUPYTERHUB_DEFAULT_URL": "/lab",
@@ -126,10 +146,7 @@ c.JupyterHub.services.append({
         # default CSP `frame-ancestors 'none'` blanks formgrader's iframe) and the course's
         # nbgrader config.
         "JUPYTER_CONFIG_PATH": f"{HERE / 'formgrader'}:{REPO / 'grading'}",
-        "HEPCOURSE_SETTINGS": settings["_file"],
-        "HEPCOURSE_DATA_DIR": settings["data"]["dir"],
-        "HEPCOURSE_SCALE": settings["data"]["scale"],
-        "PATH": f"{BIN}:{os.environ.get('PATH', '')}",   # nbgrader runs `alembic`
+        **course_env,
     },
 })
 c.JupyterHub.load_roles.append({
@@ -137,6 +154,17 @@ c.JupyterHub.load_roles.append({
     "groups": [graders],
     "scopes": ["access:services!service=formgrader"],
 })
+
+# Starting the class ahead of a lecture (hepcourse.prestart): `hepcourse class prestart` as the
+# hepcourse-cli service (its token made by the launcher), and staff from the course page.
+token = cli_token_path(settings)
+if token.exists():
+    c.JupyterHub.services.append({"name": PRESTART_SERVICE, "api_token": token.read_text().strip()})
+if roster.students:
+    c.JupyterHub.load_roles.append({
+        "name": "class-prestart", "groups": [graders], "services": [PRESTART_SERVICE] if token.exists() else [],
+        "scopes": start_scopes(roster.students),
+    })
 
 # Live seminars (hepcourse.seminar): staff share their server with each student; what the room
 # may do there (read, write, execute: custom scopes in the share) is checked by the server.

@@ -7,6 +7,7 @@ import pytest
 # autograde sandbox cannot read a default folder under root's private home).
 os.environ.setdefault("HEPCOURSE_DATA_DIR", str(Path(__file__).resolve().parents[1] / ".cache" / "data"))
 
+from hubdriver import let_accounts_through
 from support import TEST_SECRET
 
 from hepcourse.data import datasets, generate_heldout
@@ -21,6 +22,12 @@ def _clean_env(monkeypatch):
     """Tests never inherit a developer's hub overrides."""
     for var in ("HEPCOURSE_SETTINGS", "HEPCOURSE_MODE", "HEPCOURSE_PORT"):
         monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _traversable_tmp(tmp_path_factory):
+    """Hubs prepared in pytest's folders: the grader account passes through them (as root)."""
+    let_accounts_through(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture

@@ -40,6 +40,18 @@ ADMIN_PASSWORD = "instructors-demo-password-32-chars!"
 STOP_BUDGET = 120
 
 
+def let_accounts_through(folder: Path) -> None:
+    """As root: let other accounts pass through ``folder`` and the folders above it (o+x, no
+    listing). A root hub runs its formgrader as the grader account, which must reach the state
+    folder; pytest's and tempfile's folders are private."""
+    if os.geteuid() != 0:
+        return
+    for path in (folder, *folder.parents):
+        mode = path.stat().st_mode
+        if path.stat().st_uid == 0 and not mode & 0o001:
+            path.chmod(mode | 0o001)
+
+
 class _Tracked:
     """A process of the hub's tree, with what it was when it was seen (its parent changes to
     init once the hub has exited)."""
@@ -69,6 +81,7 @@ class HubProcess:
 
     def __init__(self, workdir: Path, roster: dict, settings: dict | None = None):
         self.workdir = Path(workdir)
+        let_accounts_through(self.workdir)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = self.workdir / "hub.log"
@@ -227,23 +240,28 @@ class HubUser:
         self.token = r.json()["token"]
         return self.token
 
-    def server(self, method: str, path: str, user: str | None = None, **kwargs) -> requests.Response:
-        """Call a single-user server's API (this user's, or ``user``'s) with the token."""
-        url = f"{self.hub.url}/user/{user or self.name}/api{path}"
+    def server(self, method: str, path: str, user: str | None = None, service: str | None = None,
+               **kwargs) -> requests.Response:
+        """Call a single-user server's API (this user's, or ``user``'s, or the hub service
+        ``service``'s) with the token."""
+        url = f"{self.hub.url}{self._prefix(user, service)}/api{path}"
         headers = {"Authorization": f"token {self.token or self.new_token()}"}
         return requests.request(method, url, headers=headers, timeout=30, allow_redirects=False, **kwargs)
 
-    def start_kernel(self) -> str:
-        """A new kernel on this user's server; its id."""
-        kernel = self.server("POST", "/kernels", json={"name": "python3"})
+    def _prefix(self, user: str | None = None, service: str | None = None) -> str:
+        return f"/services/{service}" if service else f"/user/{user or self.name}"
+
+    def start_kernel(self, service: str | None = None) -> str:
+        """A new kernel on this user's server (or the hub service ``service``'s); its id."""
+        kernel = self.server("POST", "/kernels", service=service, json={"name": "python3"})
         kernel.raise_for_status()
         return kernel.json()["id"]
 
-    def execute(self, code: str, timeout: float = 60, kernel: str | None = None) -> str:
+    def execute(self, code: str, timeout: float = 60, kernel: str | None = None, service: str | None = None) -> str:
         """Run ``code`` in ``kernel`` (else in a new one, shut down afterwards) on this user's
-        server; return its stdout + result."""
-        kid = kernel or self.start_kernel()
-        ws_url = self.hub.url.replace("http", "ws", 1) + f"/user/{self.name}/api/kernels/{kid}/channels"
+        server (or the hub service ``service``'s); return its stdout + result."""
+        kid = kernel or self.start_kernel(service)
+        ws_url = self.hub.url.replace("http", "ws", 1) + f"{self._prefix(service=service)}/api/kernels/{kid}/channels"
         ws = websocket.create_connection(ws_url, header=[f"Authorization: token {self.token}"], timeout=timeout)
         try:
             msg_id = uuid.uuid4().hex
@@ -273,4 +291,4 @@ class HubUser:
         finally:
             ws.close()
             if kernel is None:
-                self.server("DELETE", f"/kernels/{kid}")
+                self.server("DELETE", f"/kernels/{kid}", service=service)

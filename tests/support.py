@@ -55,6 +55,18 @@ def logged_in(hub: HubProcess, name: str, password: str = PASSWORD, spawn: bool 
     return user
 
 
+def assignments_api(user, method, action="", **params):
+    """nbgrader's Assignments endpoints on the user's own server, through the hub's proxy."""
+    url = f"{user.hub.url}/user/{user.name}/assignments{'/' + action if action else ''}"
+    headers = {"Authorization": f"token {user.token or user.new_token()}"}
+    r = user.http.request(method, url, params=params if method == "GET" else None,
+                          data=params if method == "POST" else None, headers=headers, timeout=120)
+    r.raise_for_status()
+    body = r.json()
+    assert body["success"], body
+    return body["value"]
+
+
 @contextlib.contextmanager
 def container_engine(image: str, network: str = "hepcourse-test"):
     """The container engine (podman's Docker API, started by `make test-containers` or

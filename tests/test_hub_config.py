@@ -1,10 +1,12 @@
 """hub/jupyterhub_config.py loads and validates in every mode, with no container engine."""
 
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
 import docker
 import pytest
+from hubdriver import let_accounts_through
 from jupyterhub.app import JupyterHub
 from support import HUB_CONFIG, REPO
 
@@ -19,6 +21,7 @@ def load(monkeypatch, write, settings: str, prepared: bool = True):
     path = write("settings.yaml", f"roster: {roster}\nhub: {{state_dir: state}}\n{settings}")
     monkeypatch.setenv("HEPCOURSE_SETTINGS", str(path))
     if prepared:
+        let_accounts_through(path.parent)          # a root hub's grader account reaches its state
         prepare(load_settings())
     app = JupyterHub()
     app.load_config_file(str(HUB_CONFIG))
@@ -124,8 +127,15 @@ def test_services_and_their_roles(monkeypatch, write, tmp_path):
     assert roles["formgrade-mlhep"] == {"name": "formgrade-mlhep", "groups": ["formgrade-mlhep"],
                                         "scopes": ["access:services!service=formgrader"]}
     assert c.Spawner.environment["HEPCOURSE_EXCHANGE"] == str(tmp_path / "state" / "exchange")
+    # A root hub runs the formgrader as the grader account, and the grading broker (root) beside it.
+    root = os.geteuid() == 0
+    assert formgrader["user"] == ("hepcourse-grader" if root else "") and ("grading-broker" in services) == root
+    # `hepcourse class prestart` (its token made by prepare) and staff may start the students' servers.
+    assert services["hepcourse-cli"]["api_token"] == (tmp_path / "state" / "cli.token").read_text().strip()
+    assert roles["class-prestart"] == {"name": "class-prestart", "groups": ["formgrade-mlhep"],
+                                       "services": ["hepcourse-cli"], "scopes": ["servers!user=alice"]}
     no_culler = load(monkeypatch, write, "hub: {idle_timeout: 0, state_dir: s}\n").JupyterHub
-    assert [s["name"] for s in no_culler.services] == ["formgrader"] and no_culler.last_activity_interval == 300
+    assert "idle-culler" not in [s["name"] for s in no_culler.services] and no_culler.last_activity_interval == 300
     short = load(monkeypatch, write, "hub: {idle_timeout: 60, state_dir: s}\n")
     assert "--cull-every=6" in {s["name"]: s for s in short.JupyterHub.services}["idle-culler"]["command"]
     assert short.Spawner.environment["JUPYTERHUB_ACTIVITY_INTERVAL"] == "6"

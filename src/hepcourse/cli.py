@@ -2,6 +2,7 @@
 
     hepcourse hub [--mode local|docker] [--port N]   start the hub (what `make run` does)
     hepcourse check                                  validate settings, roster and the data folder
+    hepcourse class prestart [--users USER...]       start the students' servers before a lecture
     hepcourse config docs                            every setting, its default and meaning
     hepcourse content sync SOURCE DEST               deliver course files (nbgitpuller rules)
     hepcourse content slides NOTEBOOK...             slide breaks (RISE) at the headings
@@ -130,6 +131,25 @@ def _seminar_push(args) -> int:
     return 0
 
 
+def _class_prestart(args) -> int:
+    from .config import load_settings
+    from .prestart import prestart
+    from .roster import load_roster
+
+    settings = load_settings()
+    students = sorted(load_roster(settings["roster"]).students)
+    users = args.users or students
+    unknown = sorted(set(users) - set(students))
+    if unknown:
+        raise UserError(f"not students on the roster: {', '.join(unknown)}")
+    rows = prestart(settings, users, timeout=args.timeout)
+    print(table([[user, outcome, "" if seconds is None else f"{seconds:.1f}"] for user, outcome, seconds in rows],
+                ["user", "server", "seconds to ready"]))
+    failed = [user for user, outcome, _ in rows if outcome not in ("started", "running")]
+    print(f"\n{len(rows) - len(failed)} of {len(rows)} servers ready", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def table(rows: list[list[str]], header: list[str]) -> str:
     """Rows under a header, in columns: what every command prints its results as."""
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
@@ -200,6 +220,11 @@ def parser() -> argparse.ArgumentParser:
     from .grading.cli import add_parser as add_grade_parser
 
     add_grade_parser(sub)
+    classes = sub.add_parser("class", help="the class as a whole").add_subparsers(dest="what", required=True)
+    cmd = classes.add_parser("prestart", help="start the students' servers before a lecture (the hub running)")
+    cmd.add_argument("--users", nargs="+", metavar="USER", help="default: every student on the roster")
+    cmd.add_argument("--timeout", type=float, default=900, help="seconds to wait for all of them (default: 900)")
+    cmd.set_defaults(func=_class_prestart)
     seminar = sub.add_parser("seminar", help="live seminars").add_subparsers(dest="what", required=True)
     cmd = seminar.add_parser("push", help="copy a module's notebook into every student's home (never over their own)")
     cmd.add_argument("module", help="e.g. 04_neural_nets")

@@ -18,6 +18,7 @@ import requests
 from .auth import SHARED_PASSWORD, check_authenticator, demo_passwords
 from .config import REPO_ROOT, ConfigError, check_data_folder, hub_api_port, load_settings
 from .net import port_in_use
+from .prestart import make_token
 from .roster import load_roster
 
 HUB_CONFIG = REPO_ROOT / "hub" / "jupyterhub_config.py"
@@ -48,9 +49,10 @@ def preflight(env=os.environ) -> tuple[dict, object]:
 def prepare(settings: dict) -> None:
     """What the hub needs on disk before it starts, made here so that loading
     ``hub/jupyterhub_config.py`` changes nothing (TLJH's rule: configuration only sets): the state
-    folder, the private course directory and the exchange, the demo passwords, the data folder
-    (local mode). Services that a crashed hub left running are stopped: the new hub starts its
+    folder, the private course directory and the exchange, the grader account and what it owns
+    (a root hub), the prestart service's token, the demo passwords, the data folder (local mode). Services that a crashed hub left running are stopped: the new hub starts its
     own, and two idle cullers or formgraders must never run side by side."""
+    from .grading import account
     from .grading.course import Course
 
     state = Path(settings["hub"]["state_dir"])
@@ -58,12 +60,14 @@ def prepare(settings: dict) -> None:
     if settings["mode"] == "local":
         Path(settings["data"]["dir"]).mkdir(parents=True, exist_ok=True)
     Course(settings).prepare()
+    account.prepare(settings)
+    make_token(settings)
     if settings["auth"]["class"] == SHARED_PASSWORD:
         demo_passwords(state, settings["auth"], create=True)
     stop_stale_services(hub_api_port(settings))
 
 
-SERVICES = ("idle-culler", "formgrader")
+SERVICES = ("idle-culler", "formgrader", "grading-broker")
 
 
 def stop_stale_services(api_port: int, timeout: float = 10) -> list[int]:

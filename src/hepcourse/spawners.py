@@ -27,9 +27,10 @@ class LocalCourseSpawner(SimpleLocalProcessSpawner):
     ready_poll_interval = Float(
         0.05,
         config=True,
-        help="""Seconds between checks that the new server listens. start() returns once it
-        does, so the hub's first readiness probe succeeds instead of waiting out its growing
-        back-off (0.2, 0.6, 1.4, 3 s ...). 0 returns at once, as stock spawners do.""",
+        help="""Seconds before the first re-check that the new server listens (growing by
+        half each time, up to a second). start() returns once it does, so the hub's first
+        readiness probe succeeds instead of waiting out its growing back-off (0.2, 0.6, 1.4,
+        3 s ...). 0 returns at once, as stock spawners do.""",
     )
 
     # Ports handed to this hub's servers. A port from the OS is only free until someone binds
@@ -58,11 +59,15 @@ class LocalCourseSpawner(SimpleLocalProcessSpawner):
         if self.ready_poll_interval <= 0:
             return ip, port
         deadline = time.monotonic() + self.start_timeout
+        interval = self.ready_poll_interval
         while time.monotonic() < deadline and self.proc.poll() is None:
             try:
                 _, writer = await asyncio.open_connection(ip, port)
             except OSError:
-                await asyncio.sleep(self.ready_poll_interval)
+                await asyncio.sleep(interval)
+                # Backing off up to a second: a class of servers starting together must not
+                # keep the hub's event loop busy with connection attempts.
+                interval = min(1.0, interval * 1.5)
                 continue
             writer.close()
             break

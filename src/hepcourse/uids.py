@@ -27,3 +27,10 @@ def uid_of(username: str, state_dir: str | Path) -> int:
             known[username] = max(known.values(), default=FIRST_UID - 1) + 1
             write_json(path, known)
         return known[username]
+
+
+def known_uid(username: str, state_dir: str | Path) -> int | None:
+    """The uid of ``username`` if one was handed out, without taking one (the grader account
+    reads the registry, it cannot write the state folder)."""
+    path = Path(state_dir) / "uids.json"
+    return json.loads(path.read_text()).get(username) if path.exists() else None

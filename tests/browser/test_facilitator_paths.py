@@ -24,3 +24,16 @@ def test_facilitator_opens_formgrader_and_releases_an_assignment(page, hub):
     frame.get_by_text("Successfully released '02_intro_ml'").wait_for()
     row.locator("td.status:has-text('released')").wait_for()
     assert (hub.workdir / "state" / "exchange" / "mlhep" / "outbound" / "02_intro_ml" / "homework.ipynb").exists()
+
+
+def test_facilitator_starts_the_class_servers_from_the_course_page(page, hub):
+    login(page, hub, "ta", PASSWORD, lab=False)
+    page.click("#prestart")
+    page.locator("#prestart-status", has_text="2 of 2 servers ready").wait_for(timeout=180_000)
+    for student in ("alice", "bob"):
+        assert (hub.homes / student).is_dir()          # each server started in its home
+    # A student who logs in now gets JupyterLab with no spawn page in between.
+    login(page, hub, "alice", PASSWORD, lab=False)
+    page.goto(f"{hub.url}/user/alice/lab")
+    page.wait_for_selector("#jp-main-dock-panel")
+    assert "/spawn-pending/" not in page.url

@@ -6,6 +6,7 @@ import subprocess
 import time
 
 import pytest
+from hubdriver import ADMIN_PASSWORD
 from support import REPO, container_engine, logged_in, remove_homes, running_hub
 
 from hepcourse.config import load_settings
@@ -95,15 +96,21 @@ def test_student_files_survive_server_and_hub_restarts(hub):
     assert alice.server("GET", "/contents/notes.txt").json()["content"] == "my notes\n"
 
 
-def test_a_student_cannot_read_anothers_home_or_submission(hub):
+@pytest.fixture(scope="module")
+def bobs_submission(hub):
+    """01_python released, and bob's copy of it submitted from his container."""
     subprocess.run([str(REPO / ".venv/bin/hepcourse"), "grade", "release", "01_python"], check=True,
                    env={**os.environ, "HEPCOURSE_SETTINGS": str(hub.settings_path)}, capture_output=True)
-    alice, bob = student(hub, "alice"), student(hub, "bob")
+    bob = student(hub, "bob")
     for action in ("fetch", "submit"):
         r = bob.http.post(f"{hub.url}/user/bob/assignments/{action}",
                           data={"course_id": "mlhep", "assignment_id": "01_python"},
                           headers={"Authorization": f"token {bob.token or bob.new_token()}"}, timeout=120)
         assert r.json()["success"], r.text
+
+
+def test_a_student_cannot_read_anothers_home_or_submission(hub, bobs_submission):
+    alice = student(hub, "alice")
     inbound = "/srv/nbgrader/exchange/mlhep/inbound"
     settings = load_settings(hub.settings_path)
     (bobs,) = [p.name for p in (hub.workdir / "state" / "exchange" / "mlhep" / "inbound").iterdir()]
@@ -117,6 +124,24 @@ def test_a_student_cannot_read_anothers_home_or_submission(hub):
         "print(results)")
     assert out == "['refused', 'refused', 'refused']\n"
     assert uid_of("alice", settings["hub"]["state_dir"]) != uid_of("bob", settings["hub"]["state_dir"])
+
+
+def test_the_formgrader_account_collects_and_autogrades_in_throwaway_containers(hub, bobs_submission):
+    """The real deployment's grading path: the formgrader (the grader account, not root)
+    collects bob's submission (his uid, verified) and autogrades it in a container of the course
+    image, which the grading broker starts."""
+    prof = logged_in(hub, "prof", ADMIN_PASSWORD)
+    prof.new_token()
+    assert prof.execute("import os; print(os.getuid() != 0)", service="formgrader") == "True\n"
+    api = f"{hub.url}/services/formgrader/formgrader/api"
+    for path in ("assignment/01_python/collect", "submission/01_python/bob/autograde"):
+        r = prof.http.post(f"{api}/{path}", headers={"Authorization": f"token {prof.token}"}, timeout=600)
+        assert r.status_code == 200 and r.json()["success"], r.text
+    graded = hub.workdir / "state" / "grading" / "autograded" / "bob" / "01_python" / "homework.ipynb"
+    assert graded.stat().st_uid != 0
+    submission = prof.http.get(f"{api}/submission/01_python/bob", headers={"Authorization": f"token {prof.token}"},
+                               timeout=60).json()
+    assert submission["autograded"] and submission["max_score"] > 0, submission
 
 
 def test_seminar_push_reaches_every_home_volume(hub):

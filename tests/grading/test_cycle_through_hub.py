@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from conftest import ASSIGNMENT, GOOD_ADD, GOOD_DOUBLE, page_text, tiny_homework
 from hubdriver import ADMIN_PASSWORD
-from support import logged_in, run_cli, running_hub
+from support import assignments_api, logged_in, run_cli, running_hub
 
 pytestmark = [pytest.mark.hub, pytest.mark.xdist_group("hub")]
 
@@ -33,18 +33,6 @@ def grade(hub, *args):
     out = run_cli("hepcourse", "grade", *args, env={"HEPCOURSE_SETTINGS": str(hub.settings_path)}, timeout=300)
     assert out.returncode == 0, out.stderr
     return out.stdout
-
-
-def assignments_api(user, method, action="", **params):
-    """nbgrader's Assignments endpoints on the user's own server, through the hub's proxy."""
-    url = f"{user.hub.url}/user/{user.name}/assignments{'/' + action if action else ''}"
-    headers = {"Authorization": f"token {user.token or user.new_token()}"}
-    r = user.http.request(method, url, params=params if method == "GET" else None,
-                          data=params if method == "POST" else None, headers=headers, timeout=120)
-    r.raise_for_status()
-    body = r.json()
-    assert body["success"], body
-    return body["value"]
 
 
 def test_release_fetch_submit_collect_autograde_feedback_export(hub, tmp_path):

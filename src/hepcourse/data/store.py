@@ -27,10 +27,10 @@ def data_dir() -> Path:
     return Path(os.environ.get(ENV_VAR) or Path.home() / ".cache" / "hepcourse" / "data")
 
 
-def heldout_dir() -> Path:
-    """Grader-only data (``$HEPCOURSE_HELDOUT_DIR``, else ``heldout`` beside the data dir):
-    never mounted into students' containers."""
-    return Path(os.environ.get(HELDOUT_VAR) or data_dir().parent / "heldout")
+def heldout_dir(data: Path | None = None) -> Path:
+    """Grader-only data (``$HEPCOURSE_HELDOUT_DIR``, else ``heldout`` beside the data dir, or
+    beside ``data``): never mounted into students' containers."""
+    return Path(os.environ.get(HELDOUT_VAR) or (data or data_dir()).parent / "heldout")
 
 
 def file_path(card: Card, scale: str, filename: str) -> Path:

@@ -34,7 +34,7 @@ from ..cpus import cpu_budget
 from ..files import write_json
 from .course import Course
 from .preprocessors import DROPPED, AuditCells, GuardedExecute
-from .sandbox import ContainerKernelManager, SandboxedKernelManager, check_available, claim_uid
+from .sandbox import ContainerKernelManager, SandboxedKernelManager, check_available, sandbox_of
 from .verdicts import JudgeAnswers, SeparateVerdicts
 
 
@@ -48,8 +48,9 @@ class Outcome:
     note: str = ""
 
 
-def pipeline_config(settings: dict, sandbox_uid: int | None) -> Config:
-    """nbgrader configuration of one worker whose kernels run as ``sandbox_uid`` (None: no
+def pipeline_config(settings: dict, confined: dict | None) -> Config:
+    """nbgrader configuration of one worker whose kernels run in a sandbox (``confined``, from
+    :func:`~hepcourse.grading.sandbox.sandbox_of`: its uid, or the broker's socket; None: no
     sandbox)."""
     sandbox = settings["grading"]["sandbox"]
     config = Config()
@@ -62,7 +63,14 @@ def pipeline_config(settings: dict, sandbox_uid: int | None) -> Config:
     config.Execute.timeout = sandbox["cell_timeout"]
     config.GuardedExecute.max_output = parse_size(sandbox["output"])
     config.GuardedExecute.max_answers = parse_size(sandbox["answers"])
-    if sandbox_uid is not None:
+    if confined and "broker" in confined:
+        from .broker import BrokeredKernelManager, work_dir
+
+        config.Execute.kernel_manager_class = BrokeredKernelManager
+        config.BrokeredKernelManager.socket = confined["broker"]
+        config.SeparateVerdicts.inputs_root = str(work_dir(settings))
+    elif confined:
+        sandbox_uid = confined["uid"]
         in_container = container_grading(settings)
         config.Execute.kernel_manager_class = ContainerKernelManager if in_container else SandboxedKernelManager
         config.ContainerKernelManager.image = settings["docker"]["image"]
@@ -106,8 +114,8 @@ def _start_worker(settings: dict, sandboxed: bool, environ: dict) -> None:
     os.environ.setdefault("HEPCOURSE_DATA_DIR", str(settings["data"]["dir"]))
     os.environ.setdefault("HEPCOURSE_SCALE", settings["data"]["scale"])
     _worker["course"] = Course(settings)
-    uid = claim_uid(settings["grading"]["sandbox"]["uid"]) if sandboxed else None
-    _worker["api"] = _worker["course"].api(pipeline_config(settings, uid))   # one per worker
+    confined = sandbox_of(settings) if sandboxed else None
+    _worker["api"] = _worker["course"].api(pipeline_config(settings, confined))   # one per worker
     # Kernels of parallel submissions share the cores: one thread each.
     os.environ["OMP_NUM_THREADS"] = "1"
 
@@ -200,7 +208,7 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
     settings = course.settings
     sandbox = settings["grading"]["sandbox"]["enabled"] if sandbox is None else sandbox
     if sandbox:
-        check_available()
+        check_available(settings)
     workers = workers or settings["grading"]["workers"] or cpu_budget()
     workers = max(1, min(workers, len(students)))
     with Gradebook(course.db_url, course.id) as gb:

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from .course import Course
 
 
-
 def cmd_build(args) -> int:
     course = _course()
     for assignment, release in course.build(args.assignments or None).items():
@@ -89,7 +88,9 @@ def cmd_status(args) -> int:
 
 
 def add_parser(sub) -> None:
-    grade = sub.add_parser("grade", help="the homework cycle (nbgrader)").add_subparsers(dest="what", required=True)
+    parser = sub.add_parser("grade", help="the homework cycle (nbgrader)")
+    parser.set_defaults(func=handler("hepcourse.grading.cli", "run"))
+    grade = parser.add_subparsers(dest="what", required=True)
     p = grade.add_parser("build", help="build nbgrader assignments from the modules' homework")
     p.add_argument("assignments", nargs="*", metavar="ASSIGNMENT")
     for name, text in [("release", "publish an assignment to students"), ("collect", "collect submissions"),
@@ -103,8 +104,18 @@ def add_parser(sub) -> None:
     p = grade.add_parser("export", help="grades as CSV")
     p.add_argument("--to", default="grades.csv", help="output file, or - for the terminal (default: grades.csv)")
     grade.add_parser("status", help="assignments and submissions")
-    for name, p in grade.choices.items():
-        p.set_defaults(func=handler("hepcourse.grading.cli", f"cmd_{name}"))
+
+
+def run(args) -> int:
+    """Run the command; run as root, what it wrote then goes back to the formgrader's account
+    (hepcourse.grading.account), whatever happened."""
+    from ..config import load_settings
+    from . import account
+
+    try:
+        return globals()[f"cmd_{args.what}"](args)
+    finally:
+        account.hand_over(load_settings())
 
 
 def _course() -> Course:

@@ -77,15 +77,17 @@ def _mount(*args: str) -> None:
     subprocess.run(["mount", *args], check=True, capture_output=True)
 
 
-def confine(workdir: Path, limits: Limits) -> dict:
+def confine(workdir: Path, limits: Limits, shared: bool = False) -> dict:
     """In the starting kernel process (root, new namespaces): set ``limits`` (inherited through
-    the exec) and return the environment the kernel gets."""
+    the exec) and return the environment the kernel gets. ``shared``: what the kernel makes
+    (its sockets above all) stays usable by the working directory's group, the grader account
+    that talks to it through the broker."""
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory, limits.memory))
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
     resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size, limits.file_size))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    os.umask(0o077)
+    os.umask(0o007 if shared else 0o077)
     os.chdir(workdir)
     env = {key: value for key, value in os.environ.items() if KEEP_ENV.match(key)}
     env.update(HOME=str(workdir), MPLCONFIGDIR=str(workdir / ".matplotlib"), TMPDIR="/tmp",
@@ -106,6 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hide", type=Path, action="append", default=[])
     parser.add_argument("--keep", type=Path, action="append", default=[])
     parser.add_argument("--cgroup", type=Path, action="append", default=[])
+    parser.add_argument("--shared", action="store_true", help="files and sockets usable by the workdir's group")
     parser.add_argument("kernel", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     kernel = args.kernel[1:] if args.kernel[:1] == ["--"] else args.kernel
@@ -115,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
         (group / "cgroup.procs").write_text("0")
     limits = Limits(args.memory, args.cpu_seconds, args.processes, args.file_size)
     isolate_files(args.workdir, limits, args.hide, args.keep)
-    env = confine(args.workdir, limits)
+    env = confine(args.workdir, limits, args.shared)
     # The kernel's own start-up chatter would flood the facilitator's terminal (and a progress
     # bar): it goes to a log in the sandbox; cell outputs travel over the kernel protocol.
     log = os.open(args.workdir / "kernel.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)

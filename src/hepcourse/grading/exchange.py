@@ -4,8 +4,9 @@ Stock nbgrader trusts the name of a submission folder (``alice+hw1+<time>+<rando
 who submitted it, leaves submissions readable by everyone who can guess a name, and lets anyone
 with write access to ``inbound`` remove other folders. Here:
 
-* ``PrivateSubmit`` (students' side): the submission folder and files are the student's alone
-  (0700/0600; stock nbgrader leaves the folder 0777); the grader reads them as root.
+* ``PrivateSubmit`` (students' side): the submission folder and files are the student's, and
+  readable by the grader account's group only (0750/0640: ``inbound`` is the grader's, setgid,
+  so what students make in it is in the grader's group); stock nbgrader leaves the folder 0777.
 * ``GuardedRelease`` (grader): ``inbound`` gets the sticky bit, so nobody can delete or rename
   another user's submission.
 * ``VerifiedCollect`` (grader): a submission counts only if the uid owning its folder is the
@@ -33,20 +34,38 @@ from nbgrader.exchange.default import (
 )
 from traitlets import Unicode
 
-from ..uids import uid_of
+from ..uids import known_uid
 
 REGISTRY_HELP = "State folder holding uids.json (hepcourse.uids); empty: users share one uid (local mode)."
 
 
+PRIVATE_FILE = stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP
+PRIVATE_DIR = stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP
+
+
 class PrivateSubmit(ExchangeSubmit):
+    def do_copy(self, src, dest, log=None):
+        super().do_copy(src, dest, log)
+        if Path(dest).parent == Path(self.inbound_path):
+            # copytree gave the folder the mode of the student's own folder, which drops the
+            # setgid bit it had from inbound (a student is not in the grader's group), and the
+            # files nbgrader writes next would be in the student's group, out of the grader's
+            # reach. A fresh folder made in inbound has the bit again: the copy moves into it.
+            fresh = Path(f"{dest}.tmp")
+            fresh.mkdir()
+            for entry in Path(dest).iterdir():
+                entry.rename(fresh / entry.name)
+            Path(dest).rmdir()
+            fresh.rename(dest)
+
     def set_perms(self, dest, fileperms, dirperms):
-        super().set_perms(dest, fileperms=stat.S_IRUSR | stat.S_IWUSR, dirperms=stat.S_IRWXU)
+        super().set_perms(dest, fileperms=PRIVATE_FILE, dirperms=PRIVATE_DIR)
 
     def copy_files(self):
         super().copy_files()
         # nbgrader then opens the submission folder to everyone (0777, "so the instructor can
-        # delete it"): anyone who learns its name could empty it. The grader is root anyway.
-        os.chmod(os.path.join(self.inbound_path, self.assignment_filename), stat.S_IRWXU)
+        # delete it"): anyone who learns its name could empty it. The grader's group reads it.
+        os.chmod(os.path.join(self.inbound_path, self.assignment_filename), PRIVATE_DIR)
 
 
 class GuardedRelease(ExchangeReleaseAssignment):
@@ -63,7 +82,7 @@ class VerifiedCollect(ExchangeCollect):
     def _path_to_record(self, path):
         record = super()._path_to_record(path)
         owner = os.stat(path).st_uid
-        if self.uid_registry and owner != uid_of(record["username"], self.uid_registry):
+        if self.uid_registry and owner != known_uid(record["username"], self.uid_registry):
             self.log.error("Refused %s: it claims to be %s's submission but uid %d wrote it",
                            record["filename"], record["username"], owner)
             # Grouped apart, so a forged newer submission never hides the student's own.

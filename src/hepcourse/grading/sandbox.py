@@ -37,7 +37,7 @@ from pathlib import Path
 
 import psutil
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Int, List, Unicode
+from traitlets import Dict, Int, List, Unicode
 
 from ..errors import UserError
 from . import cgroups
@@ -47,15 +47,34 @@ class SandboxError(UserError):
     """The sandbox cannot be set up on this machine (the message says why and what to do)."""
 
 
-def check_available() -> None:
-    """Raise SandboxError unless this process can build sandboxes (root, unshare)."""
+def check_available(settings: dict) -> None:
+    """Raise SandboxError unless this process can have sandboxes built: as root (unshare,
+    setpriv), otherwise through the course's grading broker."""
     if os.geteuid() != 0:
-        raise SandboxError(
-            "the autograde sandbox needs root: it runs each submission's kernel as an unprivileged "
-            "uid without network. Run the autograde as root (the hub's grading service does), or "
-            "set grading.sandbox.enabled: false (or --no-sandbox) for code you trust.")
+        from .broker import socket_path
+
+        if not socket_path(settings).exists():
+            raise SandboxError(
+                "the autograde sandbox needs root: it runs each submission's kernel as an unprivileged "
+                "uid without network. As the grader account, grade while the hub runs (its grading "
+                f"broker, {socket_path(settings)}, starts the sandboxes); or run the autograde as root; "
+                "or set grading.sandbox.enabled: false (or --no-sandbox) for code you trust.")
+        return
     if not (shutil.which("unshare") and shutil.which("setpriv")):
         raise SandboxError("the autograde sandbox needs `unshare` and `setpriv` (Debian package util-linux)")
+
+
+def sandbox_of(settings: dict) -> dict:
+    """How this process's kernels get their sandbox: ``{"uid": n}``, a uid claimed for the
+    process (root builds the sandboxes itself), or ``{"broker": socket}`` (the grader account
+    asks the grading broker, which may start after the formgrader: a kernel that finds no
+    broker fails with the reason). Raises SandboxError."""
+    if os.geteuid() == 0:
+        check_available(settings)
+        return {"uid": claim_uid(settings["grading"]["sandbox"]["uid"])}
+    from .broker import socket_path
+
+    return {"broker": str(socket_path(settings))}
 
 
 def work_root() -> Path:
@@ -103,13 +122,20 @@ class SandboxedKernelManager(AsyncKernelManager):
     hide = List(Unicode(), help="host paths the kernel must not see (covered in its mount namespace)").tag(config=True)
     own_cgroups = True       # the memory and processes of a submission, counted together (cgroups.py)
 
+    share_gid = Int(None, allow_none=True, help="a group (the grader account's, through the broker) that may use the "
+                    "kernel's sockets and files: its working directory is that group's (setgid)").tag(config=True)
+    kernel_env = Dict(None, allow_none=True, help="the environment the kernel is given (default: this process's)")
+
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.release_sandbox(self.sandbox_uid)         # whatever an earlier kernel of the uid left
         self.cgroups = cgroups.create(self.sandbox_uid, self.memory, self.processes) if self.own_cgroups else []
         self.workdir = str(workdir_of(self.sandbox_uid))
         os.mkdir(self.workdir, 0o700)
-        os.chown(self.workdir, self.sandbox_uid, self.sandbox_uid)
+        shared = self.share_gid is not None
+        os.chown(self.workdir, self.sandbox_uid, self.share_gid if shared else self.sandbox_uid)
+        if shared:
+            os.chmod(self.workdir, 0o2770)
         # IPC sockets in the sandbox's own directory: reachable from the grader, no network.
         self.transport = "ipc"
         self.ip = os.path.join(self.workdir, "kernel")
@@ -122,6 +148,7 @@ class SandboxedKernelManager(AsyncKernelManager):
                 "--uid", str(self.sandbox_uid), "--workdir", self.workdir,
                 "--memory", str(self.memory), "--cpu-seconds", str(self.cpu_seconds),
                 "--processes", str(self.processes), "--file-size", str(self.file_size), *hide,
+                *(["--shared"] if self.share_gid is not None else []),
                 *(arg for group in self.cgroups for arg in ("--cgroup", str(group))), "--", *kernel]
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
@@ -152,10 +179,11 @@ class ContainerKernelManager(SandboxedKernelManager):
 
         kernel = super(SandboxedKernelManager, self).format_kernel_cmd(extra_arguments)
         connection = hand_over_connection(kernel, self.workdir, self.sandbox_uid)
-        env = {key: value for key, value in os.environ.items() if KEEP_ENV.match(key) and key != "PATH"}
+        environ = os.environ if self.kernel_env is None else self.kernel_env
+        env = {key: value for key, value in environ.items() if KEEP_ENV.match(key) and key != "PATH"}
         env.update(HOME=self.workdir, MPLCONFIGDIR=f"{self.workdir}/.matplotlib")
         mounts = [(self.workdir, "rw")] + [(path, "ro") for path in (os.environ.get("HEPCOURSE_DATA_DIR"),
-                                                                   os.environ.get(INPUTS_VAR)) if path]
+                                                                   environ.get(INPUTS_VAR)) if path]
         size, uid = self.file_size, self.sandbox_uid
         return [container_engine(self.engine), "run", "--rm", "--name", container_name(uid), "--network", "none",
                 "--user", f"{uid}:{uid}", "--cap-drop", "all", "--security-opt", "no-new-privileges",
@@ -166,7 +194,8 @@ class ContainerKernelManager(SandboxedKernelManager):
                 *(arg for path, mode in mounts for arg in ("-v", f"{path}:{path}:{mode}")),
                 *(arg for key, value in env.items() for arg in ("-e", f"{key}={value}")),
                 "--workdir", self.workdir, "--entrypoint", "sh", self.image, "-c",
-                f"exec python3 -m ipykernel_launcher -f {connection} >{self.workdir}/kernel.log 2>&1"]
+                ("umask 007; " if self.share_gid is not None else "")
+                + f"exec python3 -m ipykernel_launcher -f {connection} >{self.workdir}/kernel.log 2>&1"]
 
     @staticmethod
     def release_sandbox(uid: int) -> None:
@@ -188,7 +217,7 @@ def container_engine(command: str) -> str:
 
 
 LOCKS = Path("/run/hepcourse-sandbox") if os.access("/run", os.W_OK) else Path(tempfile.gettempdir()) / "hepcourse-sandbox"
-_claims: list = []
+_claims: dict = {}
 
 
 def claim_uid(first: int, count: int = 256) -> int:
@@ -204,9 +233,14 @@ def claim_uid(first: int, count: int = 256) -> int:
         except BlockingIOError:
             lock.close()
             continue
-        _claims.append(lock)
+        _claims[uid] = lock
         return uid
     raise SandboxError(f"all {count} sandbox uids from {first} are in use by other autogrades")
+
+
+def unclaim_uid(uid: int) -> None:
+    """Give back a uid claimed by :func:`claim_uid` (the broker, which outlives its kernels)."""
+    _claims.pop(uid).close()
 
 
 def kill_all(uid: int) -> int:

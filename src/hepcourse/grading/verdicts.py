@@ -89,11 +89,11 @@ def judge(function: ast.FunctionDef, answers: dict, heldout) -> tuple[str, str |
 _inputs: dict = {}
 
 
-def _inputs_folder() -> Path:
-    """This worker's folder of held-out features: readable by the sandbox, emptied for each
-    submission, removed when the worker ends."""
+def _inputs_folder(root: str) -> Path:
+    """This worker's folder of held-out features (in ``root``, else the sandboxes' work root):
+    readable by the sandbox, emptied for each submission, removed when the worker ends."""
     if "folder" not in _inputs:
-        _inputs["folder"] = Path(tempfile.mkdtemp(prefix="inputs-", dir=work_root()))
+        _inputs["folder"] = Path(tempfile.mkdtemp(prefix="inputs-", dir=root or work_root()))
         atexit.register(shutil.rmtree, _inputs["folder"], True)
     folder = _inputs["folder"]
     shutil.rmtree(folder, ignore_errors=True)
@@ -128,6 +128,8 @@ class SeparateVerdicts(NbGraderPreprocessor):
     and give the kernel the held-out features, and only them."""
 
     modules = Unicode("", help="the course's modules folder (what each assignment grades on)").tag(config=True)
+    inputs_root = Unicode("", help="where the held-out features for the kernel are written (default: the "
+                          "sandboxes' work root)").tag(config=True)
 
     def preprocess(self, nb, resources):
         verdicts = {}
@@ -135,7 +137,7 @@ class SeparateVerdicts(NbGraderPreprocessor):
             if autograded(cell):
                 cell.source, verdicts[cell.metadata.nbgrader.grade_id] = split_verdicts(cell.source)
         resources["verdicts"] = verdicts
-        folder = _inputs_folder()
+        folder = _inputs_folder(self.inputs_root)
         sets = heldout_sets(Path(self.modules), resources["nbgrader"]["assignment"]) if self.modules else {}
         for name, (_, features) in sets.items():
             write_table(features, folder / f"{name}.npz")

@@ -1,0 +1,220 @@
+"""A class start on this machine: N students at once, cold and with their servers started ahead.
+
+Cold: N students log in through the hub's form at the same moment, each starts their server,
+opens JupyterLab, runs a first cell (``import numpy, pandas, sklearn``) and loads a dataset
+(Higgs, ci scale). Prestarted: the same class after ``hepcourse class prestart`` (its time
+printed too): log in, JupyterLab, first cell. For each step: p50 / p95 / max seconds and the
+errors; the machine's CPU and memory peak and the memory per student. Next to it the floor
+this machine imposes: the CPU seconds one server and one kernel with its first cell need,
+measured alone first, times N over the cores (goal: cold login-to-first-result p95 within 1.3x
+of it; prestarted login-to-lab p95 within 5 s).
+
+    make bench-class N=50        # local mode
+    python bench/bench_class.py --students 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psutil
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from hubdriver import ADMIN_PASSWORD, PASSWORD, HubProcess, HubUser
+
+from hepcourse.config import load_settings
+from hepcourse.cpus import cpu_budget
+from hepcourse.data import load
+from hepcourse.prestart import prestart
+
+FIRST_CELL = "import numpy, pandas, sklearn\nprint('ok')"
+LOAD = "from hepcourse.data import load\nprint(len(load('higgs')))"
+OUT = Path(__file__).resolve().parents[1] / "build" / "bench"
+
+
+class Sampler(threading.Thread):
+    """The machine's CPU use and memory in use, every half second: their peaks."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.base = psutil.virtual_memory().used
+        self.cpu = self.memory = 0.0
+        self.running = True
+
+    def run(self):
+        psutil.cpu_percent()
+        while self.running:
+            time.sleep(0.5)
+            self.cpu = max(self.cpu, psutil.cpu_percent())
+            self.memory = max(self.memory, psutil.virtual_memory().used - self.base)
+
+
+def student(hub: HubProcess, name: str, warm: bool) -> dict:
+    """One student's way in; seconds of each step (``login to first result`` from pressing
+    'Sign in'), or the error."""
+    user = HubUser(hub, name)
+    times, started = {}, time.monotonic()
+    try:
+        assert user.login(PASSWORD).status_code == 302
+        times["login"] = time.monotonic() - started
+        if not warm:
+            times["spawn"] = user.spawn(timeout=600)
+        step = time.monotonic()
+        lab = user.open_lab()
+        assert lab.status_code == 200 and lab.url.endswith(f"/user/{name}/lab"), lab.url
+        times["lab"] = time.monotonic() - step
+        times["login to lab"] = time.monotonic() - started
+        step = time.monotonic()
+        user.new_token()
+        kernel = user.start_kernel()
+        assert user.execute(FIRST_CELL, timeout=600, kernel=kernel) == "ok\n"
+        times["first cell"] = time.monotonic() - step
+        times["login to first result"] = time.monotonic() - started
+        step = time.monotonic()
+        assert int(user.execute(LOAD, timeout=600, kernel=kernel)) > 0
+        times["load dataset"] = time.monotonic() - step
+        return times
+    except Exception as err:  # noqa: BLE001 - an error is a result of the benchmark
+        return {"error": f"{type(err).__name__}: {err}"[:200]}
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for proc in processes:
+        try:
+            t = proc.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def floor_per_student(hub: HubProcess) -> float:
+    """CPU seconds one server start and one kernel with its first cell take, alone."""
+    user = HubUser(hub, "solo")
+    user.login(PASSWORD)
+    before = {p.pid for p in hub.processes()}
+    user.spawn(timeout=600)
+    user.new_token()
+    kernel = user.start_kernel()
+    user.execute(FIRST_CELL, timeout=600, kernel=kernel)
+    spent = cpu_seconds([p for p in hub.processes() if p.pid not in before])
+    user.api("DELETE", "/users/solo/server")
+    return spent
+
+
+def stop_all(hub: HubProcess, admin: HubUser, names: list[str], timeout: float = 300) -> None:
+    for name in names:
+        admin.api("DELETE", f"/users/{name}/server")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(admin.api("GET", f"/users/{n}").json().get("server") for n in names):
+        time.sleep(1)
+
+
+def phase(hub: HubProcess, names: list[str], warm: bool) -> tuple[list[dict], Sampler]:
+    sampler = Sampler()
+    sampler.start()
+    with ThreadPoolExecutor(len(names)) as pool, tqdm(total=len(names), desc="prestarted" if warm else "cold",
+                                                     unit="student") as bar:
+        futures = [pool.submit(student, hub, name, warm) for name in names]
+        results = []
+        for future in futures:
+            results.append(future.result())
+            bar.update()
+    sampler.running = False
+    return results, sampler
+
+
+def summary(results: list[dict]) -> dict:
+    """p50 / p95 / max of each step, over the students who got that far."""
+    steps = dict.fromkeys(k for r in results for k in r if k != "error")
+    table = {}
+    for step in steps:
+        values = sorted(r[step] for r in results if step in r)
+        table[step] = {"p50": statistics.median(values), "p95": values[max(0, round(0.95 * len(values)) - 1)],
+                       "max": values[-1]}
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=50)
+    args = parser.parse_args()
+    names = [f"s{i:02d}" for i in range(1, args.students + 1)]
+    os.environ["HEPCOURSE_SCALE"] = "ci"
+    load("higgs")                                   # the ci file exists before the class comes
+    cores = cpu_budget()
+    with tempfile.TemporaryDirectory(prefix="bench-class-") as tmp:
+        hub = HubProcess(Path(tmp), {"instructors": ["prof"], "students": [*names, "solo"]},
+                         settings={"hub": {"idle_timeout": 0}, "data": {"scale": "ci"}})
+        try:
+            hub.start()
+            solo = floor_per_student(hub)
+            floor = solo * args.students / cores
+            cold, cold_load = phase(hub, names, warm=False)
+            admin = HubUser(hub, "prof")
+            admin.login(ADMIN_PASSWORD)
+            stop_all(hub, admin, names)
+            started = time.monotonic()
+            ready = prestart(load_settings(hub.settings_path), names)
+            prestart_seconds = time.monotonic() - started
+            warm, warm_load = phase(hub, names, warm=True)
+        finally:
+            leaked = hub.stop()
+            hub_log = hub.log()
+    report = {
+        "students": args.students, "cores": cores, "mode": "local",
+        "floor": {"cpu seconds per student": solo, "seconds for the class": floor},
+        "cold": {"steps": summary(cold), "errors": [r["error"] for r in cold if "error" in r],
+                 "cpu peak %": cold_load.cpu, "memory peak GiB": cold_load.memory / 2**30,
+                 "memory per student MiB": cold_load.memory / args.students / 2**20},
+        "prestart": {"seconds": prestart_seconds, "not ready": [r for r in ready if r[1] not in ("started", "running")]},
+        "prestarted": {"steps": summary(warm), "errors": [r["error"] for r in warm if "error" in r],
+                       "cpu peak %": warm_load.cpu, "memory peak GiB": warm_load.memory / 2**30},
+        "leaked": leaked,
+        "event loop stalls": hub_log.count("Event loop was unresponsive"),
+    }
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"class-local-{args.students}.json").write_text(json.dumps(report, indent=1))
+    print_report(report)
+
+
+def print_report(report: dict) -> None:
+    n, floor = report["students"], report["floor"]
+    print(f"\n{n} students, local mode, {report['cores']} cores")
+    print(f"floor: {floor['cpu seconds per student']:.1f} CPU s per student (server + kernel + first cell) "
+          f"x {n} / {report['cores']} cores = {floor['seconds for the class']:.0f} s")
+    for name in ("cold", "prestarted"):
+        part = report[name]
+        print(f"\n{name}: {len(part['errors'])} errors; CPU peak {part['cpu peak %']:.0f} %, "
+              f"memory peak {part['memory peak GiB']:.1f} GiB")
+        print(f"{'step':24}{'p50':>8}{'p95':>8}{'max':>8}")
+        for step, row in part["steps"].items():
+            print(f"{step:24}{row['p50']:8.1f}{row['p95']:8.1f}{row['max']:8.1f}")
+        for error in part["errors"][:5]:
+            print(f"  error: {error}")
+    cold = report["cold"]["steps"].get("login to first result", {})
+    warm = report["prestarted"]["steps"].get("login to lab", {})
+    print(f"\nmemory per student: {report['cold']['memory per student MiB']:.0f} MiB; "
+          f"the hub's event loop stalled {report['event loop stalls']} times (its log)")
+    print(f"prestart of the class: {report['prestart']['seconds']:.0f} s "
+          f"({len(report['prestart']['not ready'])} not ready)")
+    if cold:
+        ratio = cold["p95"] / report["floor"]["seconds for the class"]
+        print(f"cold login to first result p95 / floor: {ratio:.2f} (goal <= 1.3: {'yes' if ratio <= 1.3 else 'NO'})")
+    if warm:
+        print(f"prestarted login to lab p95: {warm['p95']:.1f} s (goal <= 5: {'yes' if warm['p95'] <= 5 else 'NO'})")
+
+
+if __name__ == "__main__":
+    main()
