@@ -181,6 +181,9 @@ c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server",
 
 # --- user servers: common -------------------------------------------------------------------
 c.Spawner.default_url = "/lab"
+# "Start my server" is answered at once with the progress page, not after waiting up to 10 s
+# (JupyterHub's slow_spawn_timeout) for a server that a class start keeps busy.
+c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}
 c.Spawner.http_timeout = 60
 c.Spawner.start_timeout = hub["start_timeout"]
 # Class-start throttles from the machine's size (hub/settings.yaml documents the defaults).

@@ -20,7 +20,7 @@ from hepcourse.config import hub_api_port, load_settings
 pytestmark = [pytest.mark.hub, pytest.mark.xdist_group("hub")]
 
 CLASS = [f"s{i}" for i in range(6)]  # students who start their servers at the same moment
-ROSTER = {"instructors": ["prof"], "facilitators": ["ta"], "students": ["alice", "bob", *CLASS]}
+ROSTER = {"instructors": ["prof"], "facilitators": ["ta"], "students": ["alice", "bob", "dora", *CLASS]}
 
 
 @pytest.fixture(scope="module")
@@ -207,3 +207,19 @@ def test_class_prestart_starts_every_students_server_before_they_log_in(tmp_path
         assert ana.open_lab().url.endswith("/user/ana/lab")
         refused = run_cli("hepcourse", "class", "prestart", "--users", "prof", env={"HEPCOURSE_SETTINGS": str(hub.settings_path)})
         assert refused.returncode == 2 and "not students on the roster: prof" in refused.stderr
+
+
+def test_start_my_server_is_answered_at_once_with_progress(hub):
+    user = logged_in(hub, "dora")
+    r = user.api("POST", "/users/dora/server")
+    assert r.status_code == 202            # not 201 after the hub's slow-spawn wait of up to 10 s
+    events = []
+    with user.http.get(f"{hub.url}/hub/api/users/dora/server/progress", headers={"X-XSRFToken": user.xsrf},
+                       stream=True, timeout=120) as stream:
+        for line in stream.iter_lines(decode_unicode=True):
+            if line.startswith("data:"):
+                events.append(json.loads(line[5:]))
+                if events[-1].get("ready") or events[-1].get("failed"):
+                    break
+    assert any(e.get("message") == "Your server is starting" for e in events)
+    assert events[-1].get("ready"), events[-1]

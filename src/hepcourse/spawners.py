@@ -55,6 +55,7 @@ class LocalCourseSpawner(SimpleLocalProcessSpawner):
     async def start(self):
         if self.port == 0:
             self.port = self.unique_port()
+        self._started = time.monotonic()
         ip, port = await super().start()
         if self.ready_poll_interval <= 0:
             return ip, port
@@ -72,6 +73,15 @@ class LocalCourseSpawner(SimpleLocalProcessSpawner):
             writer.close()
             break
         return ip, port
+
+    async def progress(self):
+        """What the spawn page shows while the server starts (JupyterHub's progress events)."""
+        yield {"progress": 10, "message": "Your server is starting"}
+        while True:
+            await asyncio.sleep(1)
+            waited = time.monotonic() - getattr(self, "_started", time.monotonic())
+            yield {"progress": min(90, 10 + int(4 * waited)),
+                   "message": f"Starting JupyterLab ({waited:.0f} s; a class starting at once takes longer)"}
 
 
 class CourseDockerSpawner(DockerSpawner):

@@ -33,6 +33,7 @@ def test_facilitator_starts_the_class_servers_from_the_course_page(page, hub):
     for student in ("alice", "bob"):
         assert (hub.homes / student).is_dir()          # each server started in its home
     # A student who logs in now gets JupyterLab with no spawn page in between.
+    page.goto(f"{hub.url}/hub/logout")
     login(page, hub, "alice", PASSWORD, lab=False)
     page.goto(f"{hub.url}/user/alice/lab")
     page.wait_for_selector("#jp-main-dock-panel")
