@@ -35,6 +35,7 @@ from hubdriver import ADMIN_PASSWORD, PASSWORD, HubProcess, HubUser
 from hepcourse.config import load_settings
 from hepcourse.cpus import cpu_budget
 from hepcourse.data import load
+from hepcourse.data.store import data_dir
 from hepcourse.prestart import prestart
 
 FIRST_CELL = "import numpy, pandas, sklearn\nprint('ok')"
@@ -68,7 +69,7 @@ def student(hub: HubProcess, name: str, warm: bool) -> dict:
         assert user.login(PASSWORD).status_code == 302
         times["login"] = time.monotonic() - started
         if not warm:
-            times["spawn"] = user.spawn(timeout=600)
+            times["spawn"], times["turned away"] = spawn_as_a_browser_would(user)
         step = time.monotonic()
         lab = user.open_lab()
         assert lab.status_code == 200 and lab.url.endswith(f"/user/{name}/lab"), lab.url
@@ -81,11 +82,26 @@ def student(hub: HubProcess, name: str, warm: bool) -> dict:
         times["first cell"] = time.monotonic() - step
         times["login to first result"] = time.monotonic() - started
         step = time.monotonic()
-        assert int(user.execute(LOAD, timeout=600, kernel=kernel)) > 0
+        assert int(user.execute(LOAD, timeout=600, kernel=kernel).split()[-1]) > 0
         times["load dataset"] = time.monotonic() - step
         return times
     except Exception as err:  # noqa: BLE001 - an error is a result of the benchmark
         return {"error": f"{type(err).__name__}: {err}"[:200]}
+
+
+def spawn_as_a_browser_would(user: HubUser) -> tuple[float, int]:
+    """Start the server; turned away by the hub's spawn limit (429, "try again in N seconds"),
+    try again after the time it gives, as a student would. (seconds until ready, times turned away)"""
+    started, turned_away = time.monotonic(), 0
+    while True:
+        try:
+            user.spawn(timeout=600)
+            return time.monotonic() - started, turned_away
+        except RuntimeError as err:
+            if "429" not in str(err):
+                raise
+            turned_away += 1
+            time.sleep(float(str(err).split("Try again in ")[1].split()[0]) if "Try again in " in str(err) else 30)
 
 
 def cpu_seconds(processes: list[psutil.Process]) -> float:
@@ -156,7 +172,7 @@ def main() -> None:
     cores = cpu_budget()
     with tempfile.TemporaryDirectory(prefix="bench-class-") as tmp:
         hub = HubProcess(Path(tmp), {"instructors": ["prof"], "students": [*names, "solo"]},
-                         settings={"hub": {"idle_timeout": 0}, "data": {"scale": "ci"}})
+                         settings={"hub": {"idle_timeout": 0}, "data": {"dir": str(data_dir()), "scale": "ci"}})
         try:
             hub.start()
             solo = floor_per_student(hub)

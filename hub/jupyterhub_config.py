@@ -190,6 +190,9 @@ c.Spawner.start_timeout = hub["start_timeout"]
 c.JupyterHub.concurrent_spawn_limit = hub["concurrent_spawn_limit"] or 4 * cpu_budget()
 per_student = 375 * 2**20 if mode == "local" else parse_size(settings["docker"]["mem_limit"])
 c.JupyterHub.active_server_limit = hub["active_server_limit"] or max(1, psutil.virtual_memory().total // per_student)
+# Students turned away by the spawn limit are told to try again in 5-15 s, not JupyterHub's
+# 30-60 s: a slot frees within seconds, and a class waiting half a minute leaves the CPU idle.
+c.JupyterHub.spawn_throttle_retry_range = (5, 15)
 c.Spawner.environment = {
     "HEPCOURSE_COURSE_ID": course["id"],
     "HEPCOURSE_EXCHANGE": str(grading.exchange),

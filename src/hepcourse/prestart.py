@@ -62,18 +62,21 @@ def prestart(settings: dict, users: list[str], timeout: float = 900, progress: b
     api = hub_api(settings)
     started = time.monotonic()
     todo, waiting, done = list(users), {}, {}
+    # Turned away by the hub's spawn limit: ask again once one of ours is ready, or after the
+    # time the hub gives (its Retry-After), whichever comes first.
+    turned_away = None
     bar = tqdm(total=len(users), desc="servers ready", unit="server", disable=not progress)
     try:
         while todo or waiting:
             if time.monotonic() - started > timeout:
                 done.update({user: "not ready in time" for user in [*todo, *waiting]})
                 break
-            pause = 0.5
-            while todo:
+            while todo and (turned_away is None or len(waiting) < turned_away[0] or time.monotonic() > turned_away[1]):
                 r = http.post(f"{api}/users/{todo[0]}/server", timeout=60)
-                if r.status_code == 429:                  # the hub's spawn limit: ask again later
-                    pause = max(pause, float(r.headers.get("Retry-After", 2)))
+                if r.status_code == 429:
+                    turned_away = (len(waiting), time.monotonic() + float(r.headers.get("Retry-After", 2)))
                     break
+                turned_away = None
                 user = todo.pop(0)
                 if r.status_code in (201, 202):
                     waiting[user] = time.monotonic()
@@ -93,7 +96,7 @@ def prestart(settings: dict, users: list[str], timeout: float = 900, progress: b
                     waiting.pop(user)
                     done[user] = "failed to start (the hub's log says why)" if r.ok else _reason(r)
                     bar.update()
-            time.sleep(pause)
+            time.sleep(0.5)
     finally:
         bar.close()
     return [(user, *(done[user] if isinstance(done[user], tuple) else (done[user], None))) for user in users]
