@@ -146,14 +146,24 @@ def test_cycle_from_the_formgrader_and_from_the_account_cli(hub):
 
 
 ASK = """
-import json, socket, sys
+import json, os, socket, sys
 sock = socket.socket(socket.AF_UNIX)
 sock.connect(sys.argv[1])
 stream = sock.makefile("rwb")
+workdir = None
 for request in json.loads(sys.argv[2]):
+    if request == "plant":      # a link where the root starter writes the connection file
+        try:
+            os.symlink("/etc/shadow", os.path.join(workdir, "connection.json"))
+            print(json.dumps({"planted": True}))
+        except PermissionError:
+            print(json.dumps({"error": "cannot write in the sandbox's folder"}))
+        continue
     stream.write(json.dumps(request).encode() + b"\\n")
     stream.flush()
-    print(stream.readline().decode().strip())
+    answer = stream.readline().decode().strip()
+    workdir = json.loads(answer).get("workdir", workdir)
+    print(answer)
 """
 
 
@@ -174,6 +184,7 @@ def test_the_broker_does_only_its_fixed_job_and_only_for_the_account(hub):
     assert ask_broker(hub, 64999, [{"op": "open"}]) == []
     (opened, *refusals) = ask_broker(hub, grader, [
         {"op": "open"},
+        "plant",
         {"op": "start", "connection": {}, "env": {}},                                     # no ports, no key
         {"op": "start", "connection": PORTS, "env": {"PYTHONPATH": "/tmp/evil"}},         # the root starter's env
         {"op": "start", "connection": PORTS, "env": {"HEPCOURSE_GRADING_INPUTS": "/root"}},  # a mount of root's
@@ -181,9 +192,10 @@ def test_the_broker_does_only_its_fixed_job_and_only_for_the_account(hub):
         {"op": "run", "argv": ["id"]},
     ])
     assert opened["workdir"].startswith("/run/")
-    assert [list(r) for r in refusals] == [["error"]] * 5, refusals
-    assert "ports" in refusals[0]["error"] and "PYTHONPATH" in refusals[1]["error"]
-    assert "held-out inputs" in refusals[2]["error"] and "signal 19" in refusals[3]["error"]
+    assert [list(r) for r in refusals] == [["error"]] * 6, refusals
+    assert "cannot write" in refusals[0]["error"] and "ports" in refusals[1]["error"]
+    assert "PYTHONPATH" in refusals[2]["error"] and "held-out inputs" in refusals[3]["error"]
+    assert "signal 19" in refusals[4]["error"]
     deadline = time.monotonic() + 30          # the connection closed: the sandbox goes with it
     while os.path.exists(opened["workdir"]) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -191,3 +203,19 @@ def test_the_broker_does_only_its_fixed_job_and_only_for_the_account(hub):
 
 
 PORTS = {"shell_port": 1, "iopub_port": 2, "stdin_port": 3, "hb_port": 4, "control_port": 5, "key": "a" * 32}
+
+
+def test_the_broker_copies_held_out_inputs_as_plain_files_only(tmp_path):
+    from hepcourse.grading.broker import copy_inputs
+
+    source = tmp_path / "inputs"
+    source.mkdir()
+    (source / "higgs.npz").write_bytes(b"features")
+    (source / "shadow").symlink_to("/etc/shadow")
+    (source / "sub").mkdir()
+    copy = copy_inputs(source, tmp_path / "sandbox-inputs")
+    assert sorted(p.name for p in copy.iterdir()) == ["higgs.npz"]
+    assert (copy / "higgs.npz").read_bytes() == b"features" and (copy / "higgs.npz").stat().st_uid == 0
+    (tmp_path / "linked").symlink_to(source)
+    with pytest.raises(OSError):                 # the folder itself handed over as a link
+        copy_inputs(tmp_path / "linked", tmp_path / "again")

@@ -34,6 +34,7 @@ import shutil
 import signal
 import socket
 import socketserver
+import stat
 import struct
 import subprocess
 import sys
@@ -47,12 +48,13 @@ from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Unicode
 
 from ..errors import UserError
+from .answers import INPUTS_VAR as INPUTS
 
 log = logging.getLogger("hepcourse.grading.broker")
 RUN_ROOT = Path("/run/hepcourse-grading")
 CHANNELS = ("shell_port", "iopub_port", "stdin_port", "hb_port", "control_port")
 # What a request may set in the kernel's environment (everything else is the broker's own).
-PASSED_ENV = {"HEPCOURSE_GRADING_INPUTS", "HEPCOURSE_SCALE", "OMP_NUM_THREADS", "MKL_NUM_THREADS"}
+PASSED_ENV = {INPUTS, "HEPCOURSE_SCALE", "OMP_NUM_THREADS", "MKL_NUM_THREADS"}
 SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGKILL}
 
 
@@ -116,7 +118,10 @@ class Sandbox:
                                  "signature_scheme": "hmac-sha256"})
         km.connection_file = str(Path(km.workdir).parent / f"connection-{km.sandbox_uid}.json")
         km.write_connection_file()
-        km.kernel_env = {**os.environ, **self.broker.checked_env(env)}
+        env = self.broker.checked_env(env)
+        if INPUTS in env:
+            env[INPUTS] = str(copy_inputs(Path(env[INPUTS]), Path(km.workdir) / "inputs"))
+        km.kernel_env = {**os.environ, **env}
         # A process group of its own: signals reach the kernel's whole tree, nothing of ours.
         self.process = subprocess.Popen(km.format_kernel_cmd(), env=km.kernel_env, start_new_session=True,
                                         stdin=subprocess.DEVNULL)
@@ -139,15 +144,53 @@ class Sandbox:
         if self.process:
             ended = self.process.poll()
             if ended:                      # ended by itself, badly: say why in the hub's log
-                log_file = Path(self.km.workdir) / "kernel.log"
-                tail = log_file.read_text(errors="replace")[-2000:] if log_file.exists() else "(no kernel.log)"
-                log.warning("a sandboxed kernel (uid %d) exited with %d:\n%s", self.km.sandbox_uid, ended, tail)
+                log.warning("a sandboxed kernel (uid %d) exited with %d:\n%s", self.km.sandbox_uid, ended,
+                            kernel_log(Path(self.km.workdir) / "kernel.log", self.km.sandbox_uid))
             self.signal(signal.SIGKILL)
             self.process.wait()
         if self.km is not None:
             Path(self.km.connection_file).unlink(missing_ok=True)
             self.km.release_sandbox(self.km.sandbox_uid)
             unclaim_uid(self.km.sandbox_uid)
+
+
+def copy_inputs(source: Path, dest: Path) -> Path:
+    """The held-out features the grader account wrote for the kernel, copied into a folder of
+    root's in the sandbox (read-only to it). Copied, not handed over by path: the account could
+    swap its folder for a link between the check and the kernel's start (or the engine's
+    mount). Only plain files, never through a link."""
+    folder = os.open(source, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        dest.mkdir(mode=0o755)
+        for name in os.listdir(folder):
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
+            except OSError:
+                continue
+            if not (re.fullmatch(r"[\w.-]+", name) and stat.S_ISREG(os.fstat(fd).st_mode)):
+                os.close(fd)
+                continue
+            with os.fdopen(fd, "rb") as src, open(os.open(dest / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644),
+                                                  "wb") as out:
+                shutil.copyfileobj(src, out)
+    finally:
+        os.close(folder)
+    return dest
+
+
+def kernel_log(path: Path, uid: int) -> str:
+    """The end of a sandbox's kernel log, read as root from a folder its student code could
+    write: only a plain file of the sandbox's own, never through a link."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return "(no kernel log)"
+    with os.fdopen(fd, "rb") as log_file:
+        info = os.fstat(fd)
+        if not (stat.S_ISREG(info.st_mode) and info.st_uid == uid and info.st_nlink == 1):
+            return "(the kernel log is not the sandbox's own file)"
+        log_file.seek(max(0, info.st_size - 2000))
+        return log_file.read().decode(errors="replace")
 
 
 class Broker(socketserver.ThreadingUnixStreamServer):
@@ -176,14 +219,18 @@ class Broker(socketserver.ThreadingUnixStreamServer):
         unknown = set(env) - PASSED_ENV
         if unknown:
             raise BrokerError(f"the kernel's environment may not be set here: {', '.join(sorted(unknown))}")
+        checked = {}
         for key, value in env.items():
-            if key == "HEPCOURSE_GRADING_INPUTS":
+            if key == INPUTS:
                 inputs = Path(os.path.realpath(value))
                 if work_dir(self.settings).resolve() not in inputs.parents:
                     raise BrokerError(f"held-out inputs must lie in {work_dir(self.settings)}")
-            elif not re.fullmatch(r"[\w.-]{1,64}", str(value)):
+                checked[key] = str(inputs)          # then copied into the sandbox (copy_inputs)
+            elif re.fullmatch(r"[\w.-]{1,64}", str(value)):
+                checked[key] = str(value)
+            else:
                 raise BrokerError(f"{key}: {value!r} is not a plain value")
-        return {key: str(value) for key, value in env.items()}
+        return checked
 
 
 class Handler(socketserver.StreamRequestHandler):
@@ -194,7 +241,7 @@ class Handler(socketserver.StreamRequestHandler):
             return
         sandbox = Sandbox(self.server)
         try:
-            for line in self.rfile:
+            for line in iter(lambda: self.rfile.readline(1 << 16), b""):   # requests are small
                 try:
                     request = json.loads(line)
                     op = request.get("op")

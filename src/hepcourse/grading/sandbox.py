@@ -135,7 +135,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         shared = self.share_gid is not None
         os.chown(self.workdir, self.sandbox_uid, self.share_gid if shared else self.sandbox_uid)
         if shared:
-            os.chmod(self.workdir, 0o2770)
+            # The group may reach the kernel's sockets, never write here: a link it planted
+            # would be followed by the root starter writing the connection file and the log.
+            os.chmod(self.workdir, 0o2750)
         # IPC sockets in the sandbox's own directory: reachable from the grader, no network.
         self.transport = "ipc"
         self.ip = os.path.join(self.workdir, "kernel")
