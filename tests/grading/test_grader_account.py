@@ -24,6 +24,8 @@ import websocket
 from conftest import ASSIGNMENT, GOOD_ADD, GOOD_DOUBLE, tiny_homework
 from support import assignments_api, logged_in, run_cli, running_hub
 
+from hepcourse.data.store import data_dir
+
 pytestmark = [pytest.mark.hub, pytest.mark.sandbox, pytest.mark.xdist_group("hub"),
               pytest.mark.skipif(os.geteuid() != 0, reason="a root hub is what runs its formgrader as another account")]
 
@@ -32,14 +34,28 @@ ROSTER = {"instructors": ["prof"], "facilitators": ["ta"], "students": ["alice",
 ENGINE_SOCKETS = ["/run/podman/podman.sock", "/run/docker.sock", "/var/run/docker.sock"]
 
 
+HELDOUT_ASSIGNMENT = "98_heldout"      # its own name: its held-out set is this hub's course's
+
+
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory):
+def hub(tmp_path_factory, ci_data):
     workdir = tmp_path_factory.mktemp("grader")
-    modules = workdir / "modules" / ASSIGNMENT
-    modules.mkdir(parents=True)
-    nbformat.write(tiny_homework(), modules / "homework.ipynb")
-    with running_hub(workdir, ROSTER, {"content": {"source": str(workdir / "modules")}}) as hub:
+    for name, notebook in ((ASSIGNMENT, tiny_homework()), (HELDOUT_ASSIGNMENT, heldout_homework())):
+        (workdir / "modules" / name).mkdir(parents=True)
+        nbformat.write(notebook, workdir / "modules" / name / "homework.ipynb")
+    with running_hub(workdir, ROSTER, {"content": {"source": str(workdir / "modules")},
+                                       "data": {"dir": str(data_dir()), "scale": "ci"}}) as hub:
         yield hub
+
+
+def heldout_homework():
+    """The hostile suite's homework (a pion score graded on held-out calorimeter showers)."""
+    from test_hostile import homework
+
+    nb = homework()
+    for cell in nb.cells:
+        cell.source = cell.source.replace(ASSIGNMENT, HELDOUT_ASSIGNMENT)
+    return nb
 
 
 def terminal(user, command: str, expect: str, timeout: float = 60) -> str:
@@ -219,3 +235,35 @@ def test_the_broker_copies_held_out_inputs_as_plain_files_only(tmp_path):
     (tmp_path / "linked").symlink_to(source)
     with pytest.raises(OSError):                 # the folder itself handed over as a link
         copy_inputs(tmp_path / "linked", tmp_path / "again")
+
+
+def test_a_held_out_homework_grades_through_the_broker(hub):
+    """The held-out features reach the sandboxed kernel through the broker's copy, the labels
+    stay with the verdict: an honest pion score gets the held-out test's points, a constant not."""
+    from test_hostile import HONEST, WRONG
+
+    env = {"HEPCOURSE_SETTINGS": str(hub.settings_path)}
+    for args in (("data", "generate", "calorimeter", "--scale", "ci", "--heldout"),
+                 ("grade", "release", HELDOUT_ASSIGNMENT)):          # as root, as an operator would
+        out = run_cli("hepcourse", *args, env=env, timeout=600)
+        assert out.returncode == 0, out.stderr
+    for name, answers in (("alice", HONEST), ("bob", WRONG)):
+        user = logged_in(hub, name, spawn=True)
+        assignments_api(user, "POST", "fetch", course_id="mlhep", assignment_id=HELDOUT_ASSIGNMENT)
+        path = f"/contents/mlhep/{HELDOUT_ASSIGNMENT}/homework.ipynb"
+        nb = nbformat.from_dict(user.server("GET", path).json()["content"])
+        for cell in nb.cells:
+            cell.source = answers.get(cell.metadata.get("nbgrader", {}).get("grade_id"), cell.source)
+        assert user.server("PUT", path, json={"type": "notebook", "format": "json", "content": nb}).status_code == 200
+        assignments_api(user, "POST", "submit", course_id="mlhep", assignment_id=HELDOUT_ASSIGNMENT)
+    ta = logged_in(hub, "ta")
+    ta.new_token()
+    command = (f"hepcourse grade collect {HELDOUT_ASSIGNMENT} && hepcourse grade autograde {HELDOUT_ASSIGNMENT} "
+               ">heldout.log 2>&1; echo exit=$?; echo \"[[$(hepcourse grade export --to - | base64 -w0)]]\"; "
+               "echo done=$((1 + 1))")
+    shown = terminal(ta, f"cd && export HEPCOURSE_SETTINGS={hub.settings_path} && {command}", "done=2", timeout=600)
+    assert "exit=0" in shown, shown
+    (encoded,) = re.findall(r"\[\[([A-Za-z0-9+/=]+)\]\]", shown)
+    rows = {(r["student"], r["assignment"]): r for r in csv.DictReader(io.StringIO(base64.b64decode(encoded).decode()))}
+    assert float(rows["alice", HELDOUT_ASSIGNMENT]["score"]) == 20.0, rows["alice", HELDOUT_ASSIGNMENT]
+    assert float(rows["bob", HELDOUT_ASSIGNMENT]["score"]) == 0.0, rows["bob", HELDOUT_ASSIGNMENT]

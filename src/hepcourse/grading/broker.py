@@ -116,7 +116,9 @@ class Sandbox:
             raise BrokerError("the connection's key must be 16 to 128 letters, digits, - or _")
         km.load_connection_info({**ports, "key": key.encode(), "transport": "ipc", "ip": f"{km.workdir}/kernel",
                                  "signature_scheme": "hmac-sha256"})
-        km.connection_file = str(Path(km.workdir).parent / f"connection-{km.sandbox_uid}.json")
+        # A name of its own: a finished sandbox's manager, garbage-collected late, deletes its
+        # connection file, which must never be the next sandbox's of the same uid.
+        km.connection_file = str(Path(km.workdir).parent / f"connection-{km.sandbox_uid}-{uuid.uuid4().hex}.json")
         km.write_connection_file()
         env = self.broker.checked_env(env)
         if INPUTS in env:

@@ -75,6 +75,10 @@ class Course:
         config.Exchange.path_includes_course = True
         config.ExchangeFactory.release_assignment = "hepcourse.grading.exchange.GuardedRelease"
         config.ExchangeFactory.collect = "hepcourse.grading.exchange.VerifiedCollect"
+        config.ExchangeFactory.release_feedback = "hepcourse.grading.exchange.AccountReleaseFeedback"
+        from .account import runs_as
+
+        config.GuardedRelease.account = config.AccountReleaseFeedback.account = runs_as(self.settings)
         config.ExportApp.plugin_class = "hepcourse.grading.export.NotesExport"
         if self.settings["mode"] == "docker":     # users have their own uids (hepcourse.uids)
             config.VerifiedCollect.uid_registry = self.settings["hub"]["state_dir"]

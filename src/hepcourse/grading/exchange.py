@@ -9,6 +9,8 @@ with write access to ``inbound`` remove other folders. Here:
   so what students make in it is in the grader's group); stock nbgrader leaves the folder 0777.
 * ``GuardedRelease`` (grader): ``inbound`` gets the sticky bit, so nobody can delete or rename
   another user's submission.
+* ``AccountOwned`` (grader, both releases): root may release into the course's folders that the
+  formgrader's account owns, nobody else's.
 * ``VerifiedCollect`` (grader): a submission counts only if the uid owning its folder is the
   uid of the student its name claims; anything else is refused and logged (bob cannot submit
   as alice).
@@ -24,12 +26,15 @@ checks cannot mean anything and are skipped: local mode is for trusted users.
 from __future__ import annotations
 
 import os
+import pwd
 import stat
 from pathlib import Path
 
 from nbgrader.exchange.default import (
+    Exchange,
     ExchangeCollect,
     ExchangeReleaseAssignment,
+    ExchangeReleaseFeedback,
     ExchangeSubmit,
 )
 from traitlets import Unicode
@@ -68,7 +73,22 @@ class PrivateSubmit(ExchangeSubmit):
         os.chmod(os.path.join(self.inbound_path, self.assignment_filename), PRIVATE_DIR)
 
 
-class GuardedRelease(ExchangeReleaseAssignment):
+class AccountOwned(Exchange):
+    """Root releasing into the course's exchange folders that the formgrader's account owns
+    (``hepcourse.grading.account`` hands them over): nbgrader wants them self-owned, which
+    would refuse every release by root after the account's first. Folders of anyone else (a
+    student who made the course's folder first) are still refused."""
+
+    account = Unicode("", help="the formgrader's OS account (grading.account) under a root hub").tag(config=True)
+
+    def ensure_directory(self, path, mode):
+        if self.account and os.geteuid() == 0 and os.path.isdir(path) \
+                and os.stat(path).st_uid == pwd.getpwnam(self.account).pw_uid:
+            return
+        super().ensure_directory(path, mode)
+
+
+class GuardedRelease(AccountOwned, ExchangeReleaseAssignment):
     def copy_files(self):
         super().copy_files()
         course = Path(self.root) / self.coursedir.course_id
@@ -95,3 +115,7 @@ class VerifiedCollect(ExchangeCollect):
 
 
 REFUSED = "\0refused:"
+
+
+class AccountReleaseFeedback(AccountOwned, ExchangeReleaseFeedback):
+    pass
