@@ -116,20 +116,35 @@ def test_formgrader_terminal_and_kernel_run_as_the_account_and_cannot_read_the_h
     assert groups[0] != 0 and len(groups[1]) <= 1
 
 
+def submit(hub, name: str, assignment: str, answers: dict) -> None:
+    """Student ``name`` fetches ``assignment``, puts ``answers`` (grade id -> code) in and submits."""
+    user = logged_in(hub, name, spawn=True)
+    assignments_api(user, "POST", "fetch", course_id="mlhep", assignment_id=assignment)
+    path = f"/contents/mlhep/{assignment}/homework.ipynb"
+    nb = nbformat.from_dict(user.server("GET", path).json()["content"])
+    for cell in nb.cells:
+        cell.source = answers.get(cell.metadata.get("nbgrader", {}).get("grade_id"), cell.source)
+    assert user.server("PUT", path, json={"type": "notebook", "format": "json", "content": nb}).status_code == 200
+    assignments_api(user, "POST", "submit", course_id="mlhep", assignment_id=assignment)
+
+
+def grade_as_account(ta, hub, grading: str, timeout: float) -> dict:
+    """Run ``grading`` (hepcourse commands) in the formgrader's terminal, as the account; then
+    its grade export, by (student, assignment)."""
+    command = (f"{grading} >grading.log 2>&1; echo exit=$?; "
+               "echo \"[[$(hepcourse grade export --to - | base64 -w0)]]\"; echo done=$((1 + 1))")
+    shown = terminal(ta, f"cd && export HEPCOURSE_SETTINGS={hub.settings_path} && {command}", "done=2", timeout)
+    assert "exit=0" in shown, shown
+    (encoded,) = re.findall(r"\[\[([A-Za-z0-9+/=]+)\]\]", shown)
+    return {(r["student"], r["assignment"]): r for r in csv.DictReader(io.StringIO(base64.b64decode(encoded).decode()))}
+
+
 def test_cycle_from_the_formgrader_and_from_the_account_cli(hub):
     settings = {"HEPCOURSE_SETTINGS": str(hub.settings_path)}
     released = run_cli("hepcourse", "grade", "release", ASSIGNMENT, env=settings, timeout=300)  # as root
     assert released.returncode == 0, released.stderr
-    for name, add in (("alice", GOOD_ADD), ("bob", None)):
-        user = logged_in(hub, name, spawn=True)
-        assignments_api(user, "POST", "fetch", course_id="mlhep", assignment_id=ASSIGNMENT)
-        path = f"/contents/mlhep/{ASSIGNMENT}/homework.ipynb"
-        nb = nbformat.from_dict(user.server("GET", path).json()["content"])
-        for cell in nb.cells:
-            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-            cell.source = {"add": add, "double": GOOD_DOUBLE}.get(grade_id) or cell.source
-        assert user.server("PUT", path, json={"type": "notebook", "format": "json", "content": nb}).status_code == 200
-        assignments_api(user, "POST", "submit", course_id="mlhep", assignment_id=ASSIGNMENT)
+    submit(hub, "alice", ASSIGNMENT, {"add": GOOD_ADD, "double": GOOD_DOUBLE})
+    submit(hub, "bob", ASSIGNMENT, {"double": GOOD_DOUBLE})
 
     ta = logged_in(hub, "ta")
     ta.new_token()
@@ -146,13 +161,8 @@ def test_cycle_from_the_formgrader_and_from_the_account_cli(hub):
     call("POST", f"assignment/{ASSIGNMENT}/collect")
     call("POST", f"submission/{ASSIGNMENT}/alice/autograde")          # the formgrader's button
     # The account's own CLI, in the formgrader's terminal: autograde through the broker, export.
-    command = (f"hepcourse grade autograde {ASSIGNMENT} bob >autograde.log 2>&1; echo exit=$?; "
-               "echo \"[[$(hepcourse grade export --to - | base64 -w0)]]\"; echo done=$((1 + 1))")
-    shown = terminal(ta, f"cd && export HEPCOURSE_SETTINGS={hub.settings_path} && {command}", "done=2", timeout=300)
-    assert "exit=0" in shown, shown
-    (encoded,) = re.findall(r"\[\[([A-Za-z0-9+/=]+)\]\]", shown)
-    rows = {r["student"]: r for r in csv.DictReader(io.StringIO(base64.b64decode(encoded).decode()))}
-    assert {name: float(rows[name]["score"]) for name in ("alice", "bob")} == {"alice": 10.0, "bob": 5.0}
+    rows = grade_as_account(ta, hub, f"hepcourse grade autograde {ASSIGNMENT} bob", timeout=300)
+    assert {name: float(rows[name, ASSIGNMENT]["score"]) for name in ("alice", "bob")} == {"alice": 10.0, "bob": 5.0}
     call("POST", f"assignment/{ASSIGNMENT}/generate_feedback")
     call("POST", f"assignment/{ASSIGNMENT}/release_feedback")
     feedback = hub.workdir / "state" / "exchange" / "mlhep" / "feedback"
@@ -247,23 +257,11 @@ def test_a_held_out_homework_grades_through_the_broker(hub):
                  ("grade", "release", HELDOUT_ASSIGNMENT)):          # as root, as an operator would
         out = run_cli("hepcourse", *args, env=env, timeout=600)
         assert out.returncode == 0, out.stderr
-    for name, answers in (("alice", HONEST), ("bob", WRONG)):
-        user = logged_in(hub, name, spawn=True)
-        assignments_api(user, "POST", "fetch", course_id="mlhep", assignment_id=HELDOUT_ASSIGNMENT)
-        path = f"/contents/mlhep/{HELDOUT_ASSIGNMENT}/homework.ipynb"
-        nb = nbformat.from_dict(user.server("GET", path).json()["content"])
-        for cell in nb.cells:
-            cell.source = answers.get(cell.metadata.get("nbgrader", {}).get("grade_id"), cell.source)
-        assert user.server("PUT", path, json={"type": "notebook", "format": "json", "content": nb}).status_code == 200
-        assignments_api(user, "POST", "submit", course_id="mlhep", assignment_id=HELDOUT_ASSIGNMENT)
+    submit(hub, "alice", HELDOUT_ASSIGNMENT, HONEST)
+    submit(hub, "bob", HELDOUT_ASSIGNMENT, WRONG)
     ta = logged_in(hub, "ta")
     ta.new_token()
-    command = (f"hepcourse grade collect {HELDOUT_ASSIGNMENT} && hepcourse grade autograde {HELDOUT_ASSIGNMENT} "
-               ">heldout.log 2>&1; echo exit=$?; echo \"[[$(hepcourse grade export --to - | base64 -w0)]]\"; "
-               "echo done=$((1 + 1))")
-    shown = terminal(ta, f"cd && export HEPCOURSE_SETTINGS={hub.settings_path} && {command}", "done=2", timeout=600)
-    assert "exit=0" in shown, shown
-    (encoded,) = re.findall(r"\[\[([A-Za-z0-9+/=]+)\]\]", shown)
-    rows = {(r["student"], r["assignment"]): r for r in csv.DictReader(io.StringIO(base64.b64decode(encoded).decode()))}
+    rows = grade_as_account(ta, hub, f"hepcourse grade collect {HELDOUT_ASSIGNMENT} && "
+                                     f"hepcourse grade autograde {HELDOUT_ASSIGNMENT}", timeout=600)
     assert float(rows["alice", HELDOUT_ASSIGNMENT]["score"]) == 20.0, rows["alice", HELDOUT_ASSIGNMENT]
     assert float(rows["bob", HELDOUT_ASSIGNMENT]["score"]) == 0.0, rows["bob", HELDOUT_ASSIGNMENT]
