@@ -9,21 +9,30 @@ constant gets 0.5). A probe after the held-out test proves that no label reached
 """
 
 import json
+import multiprocessing
 import os
+import pwd
+import subprocess
+import sys
 import textwrap
+import time
+from concurrent.futures import ProcessPoolExecutor
 
 import nbformat
 import numpy as np
 import psutil
 import pytest
 from conftest import ASSIGNMENT, GOOD_ADD, GOOD_DOUBLE, _meta, page_text, tiny_homework
+from hubdriver import let_accounts_through
 from nbformat.v4 import new_code_cell
 from support import TEST_SECRET
 
 from hepcourse.config import load_settings
 from hepcourse.data import generate_heldout, heldout_rows
-from hepcourse.data.store import heldout_dir
+from hepcourse.data.store import data_dir, heldout_dir
+from hepcourse.grading.account import prepare
 from hepcourse.grading.autograde import autograde, record
+from hepcourse.grading.broker import socket_path
 from hepcourse.grading.course import Course
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.xdist_group("ci-data"),
@@ -112,11 +121,15 @@ def homework() -> nbformat.NotebookNode:
     return nb
 
 
-@pytest.fixture(scope="module", params=[True, False], ids=["audit", "verdicts-alone"])
+VARIANTS = {"audit": True, "verdicts-alone": False, "broker": True}
+
+
+@pytest.fixture(scope="module", params=list(VARIANTS))
 def course(request, tmp_path_factory, ci_data):
-    """The course, with the static audit (as courses run) or without it: the verdicts outside the
-    kernel must hold on their own."""
-    audit = request.param
+    """The course, with the static audit (as courses run) or without it (the verdicts outside the
+    kernel must hold on their own), or graded as a root hub's formgrader grades: by the grader
+    account, whose kernels the grading broker starts."""
+    audit = VARIANTS[request.param]
     root = tmp_path_factory.mktemp("hostile")
     (root / "modules" / ASSIGNMENT).mkdir(parents=True)
     nbformat.write(homework(), root / "modules" / ASSIGNMENT / "homework.ipynb")
@@ -124,6 +137,7 @@ def course(request, tmp_path_factory, ci_data):
     (root / "state" / "jupyterhub.sqlite").write_text("hub secrets")       # what a hub keeps there
     (root / "settings.yaml").write_text(
         "roster: roster.yaml\nhub: {state_dir: state}\ncontent: {source: modules}\n"
+        f"data: {{dir: {data_dir()}}}\n"
         "grading:\n  dir: state/grading\n  sandbox: {cell_timeout: 20, memory: 3G, cpu_seconds: 60, output: 1M, answers: 8M, file_size: 64M, "
         f"audit: {str(audit).lower()}}}\n")
     generate_heldout("calorimeter", ASSIGNMENT, TEST_SECRET, "ci", progress=False)
@@ -131,7 +145,41 @@ def course(request, tmp_path_factory, ci_data):
         env.setenv("HEPCOURSE_SCALE", "ci")
         course = Course(load_settings(root / "settings.yaml"))
         course.build()
-        yield course
+        if request.param != "broker":
+            yield course
+            return
+        env.setenv("HEPCOURSE_SETTINGS", str(root / "settings.yaml"))
+        let_accounts_through(root)
+        prepare(course.settings)
+        broker = subprocess.Popen([sys.executable, "-m", "hepcourse.grading.broker"])
+        try:
+            deadline = time.monotonic() + 60
+            while not socket_path(course.settings).exists() and broker.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert broker.poll() is None, "the grading broker did not start"
+            yield course
+        finally:
+            broker.terminate()
+            broker.wait(30)
+
+
+def become(account: str) -> None:
+    entry = pwd.getpwnam(account)
+    os.setgroups([])
+    os.setgid(entry.pw_gid)
+    os.setuid(entry.pw_uid)
+    os.environ["HOME"] = entry.pw_dir
+    os.chdir("/")
+
+
+def grade(course, through_broker: bool) -> dict:
+    """The class autograded in one run (two workers), by root itself or by the grader account."""
+    if not through_broker:
+        return {o.student: o for o in autograde(course, ASSIGNMENT, workers=2, progress=False)}
+    account = course.settings["grading"]["account"]
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"),
+                             initializer=become, initargs=(account,)) as child:
+        return {o.student: o for o in child.submit(autograde, course, ASSIGNMENT, workers=2, progress=False).result()}
 
 
 def submission(course, **cells) -> nbformat.NotebookNode:
@@ -250,7 +298,7 @@ ATTACKS = {
 }
 
 
-def test_hostile_class(course):
+def test_hostile_class(course, request):
     state = str(course.root.parent)
     heldout = str(heldout_dir())
     honest = submission(course, **HONEST, **{"after_pion-test": PROBE.replace("HELDOUT", repr(heldout))})
@@ -266,7 +314,7 @@ def test_hostile_class(course):
     place(course, "edited-verdict", edited)
     place(course, "honest-2", submission(course, **HONEST))          # graded after the daemon's worker
 
-    outcomes = {o.student: o for o in autograde(course, ASSIGNMENT, workers=2, progress=False)}
+    outcomes = grade(course, through_broker=request.node.callspec.params["course"] == "broker")
     record(course, ASSIGNMENT, list(outcomes.values()))
     print(json.dumps({s: (o.score, o.status, o.note) for s, o in outcomes.items()}, indent=1))
 
