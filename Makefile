@@ -14,7 +14,7 @@ export HEPCOURSE_DATA_DIR ?= $(CURDIR)/.cache/data
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 NOTEBOOKS := $(wildcard modules/*/*.ipynb)
 
-.PHONY: help run test test-browser test-containers test-images images postgres test-fast data bench-hub bench-class bench-data bench-grade bench-thresholds bench-gpu lint strip lock venv clean wipe-dev-state
+.PHONY: help run test test-browser test-containers test-images test-slurm images postgres test-fast data bench-hub bench-class bench-data bench-grade bench-thresholds bench-gpu lint strip lock venv clean wipe-dev-state
 
 help:
 	@echo "make run        start the course hub (local mode; PORT=8001 MODE=docker to override)"
@@ -23,10 +23,11 @@ help:
 	@echo "make test-browser  every role's paths in Debian's chromium (Playwright)"
 	@echo "make test-containers  docker mode against podman with the slim course image"
 	@echo "make test-images  the real CPU course image through the hub: every notebook in a student's container"
+	@echo "make test-slurm  the slurm mode against a real one-node Slurm cluster (root)"
 	@echo "make images     the course images (CPU, CUDA) from the pinned environment"
 	@echo "make data       generate the course datasets offline (SCALE=ci|course|full)"
 	@echo "make bench-hub  hub start, cold spawn and warm login-to-lab times"
-	@echo "make bench-class N=50  a class logging in at once, cold and prestarted, next to the machine's floor"
+	@echo "make bench-class N=50  a class logging in at once, cold and prestarted, next to the machine's floor (MODE=docker: containers of the course image)"
 	@echo "make bench-data dataset generation rates next to bare Pythia"
 	@echo "make bench-grade sandboxed parallel autograde vs serial nbgrader (40 submissions; IMAGE=... adds containers)"
 	@echo "make bench-thresholds  graded thresholds vs trivial answers over 10 held-out draws (course scale, about an hour)"
@@ -70,6 +71,8 @@ test:
 	 else echo "container tier skipped: it needs root (podman, debootstrap); run make test-containers as root"; fi
 	@if [ "$$(id -u)" = 0 ]; then tests/timed.sh images $(MAKE) --no-print-directory test-images; \
 	 else echo "course-image tier skipped: it needs root (podman); run make test-images as root"; fi
+	@if [ "$$(id -u)" = 0 ]; then tests/timed.sh slurm $(MAKE) --no-print-directory test-slurm; \
+	 else echo "slurm tier skipped: it needs root (a Slurm cluster, students' accounts); run make test-slurm as root"; fi
 	@tests/timed.sh --summary
 
 # Every role's paths in a real browser: Playwright driving Debian's chromium.
@@ -97,6 +100,11 @@ test-containers: $(STAMP) $(PROXY)
 test-images: $(STAMP) $(PROXY)
 	$(call podman-image,cpu)
 	DOCKER_HOST=unix://$(PODMAN_SOCKET) $(BIN)/python -m pytest -m images -s tests/images
+
+# The slurm mode against a real one-node Slurm cluster on loopback: Debian's slurm-wlm and munge
+# (installed by the test if missing), the node's GPUs stand-in device files.
+test-slurm: $(STAMP) $(PROXY)
+	$(BIN)/python -m pytest -m slurm tests/slurm
 
 # The course images (CPU; CUDA where its wheels can be fetched).
 # Each is smoke-tested: the whole course stack imports, and it says where torch computes.
@@ -139,7 +147,12 @@ bench-hub: $(STAMP) $(PROXY) /usr/bin/chromium
 
 N ?= 50
 bench-class: $(STAMP) $(PROXY)
+ifeq ($(MODE),docker)
+	$(call podman-image,cpu)
+	DOCKER_HOST=unix://$(PODMAN_SOCKET) $(BIN)/python bench/bench_class.py --students $(N) --mode docker
+else
 	$(BIN)/python bench/bench_class.py --students $(N)
+endif
 
 # Debian's browser for Playwright (never a downloaded one).
 /usr/bin/chromium:

@@ -6,6 +6,8 @@ and hub/roster.yaml. Modes:
   only), configurable-http-proxy, loopback only. For development and CI.
 - ``docker``: DockerSpawner, one container per user with a persistent named volume, memory and
   CPU limits, GPUs through device_requests. For the GPU server.
+- ``slurm``: one Slurm job per user under the user's own account (batchspawner), resources
+  from settings (partition, time, CPUs, memory, a GPU gres). For a department's cluster.
 
 Start it with ``make run`` (``hepcourse hub``: checks the settings, ports and data folder, and
 makes the state folder, the course directory and the demo passwords); loading this file changes
@@ -188,8 +190,11 @@ c.Spawner.http_timeout = 60
 c.Spawner.start_timeout = hub["start_timeout"]
 # Class-start throttles from the machine's size (hub/settings.yaml documents the defaults).
 c.JupyterHub.concurrent_spawn_limit = hub["concurrent_spawn_limit"] or 4 * cpu_budget()
-per_student = 375 * 2**20 if mode == "local" else parse_size(settings["docker"]["mem_limit"])
-c.JupyterHub.active_server_limit = hub["active_server_limit"] or max(1, psutil.virtual_memory().total // per_student)
+if mode == "slurm":  # the servers run on the cluster, which queues what it cannot hold
+    c.JupyterHub.active_server_limit = hub["active_server_limit"] or 0   # 0: no limit
+else:
+    per_student = 375 * 2**20 if mode == "local" else parse_size(settings["docker"]["mem_limit"])
+    c.JupyterHub.active_server_limit = hub["active_server_limit"] or max(1, psutil.virtual_memory().total // per_student)
 # Students turned away by the spawn limit are told to try again in 5-15 s, not JupyterHub's
 # 30-60 s: a slot frees within seconds, and a class waiting half a minute leaves the CPU idle.
 c.JupyterHub.spawn_throttle_retry_range = (5, 15)
@@ -249,6 +254,33 @@ elif mode == "docker":
         from hepcourse.gpus import device_requests
 
         c.DockerSpawner.extra_host_config = {"device_requests": device_requests(docker["gpus"])}
+
+elif mode == "slurm":
+    # Each server a Slurm job of the student's own account (hepcourse.slurm); the environment,
+    # the content, the data and the exchange are on the cluster's shared filesystem.
+    import hepcourse.slurm  # noqa: F401 (before the hub builds its handlers: batchspawner's port API)
+
+    slurm = settings["slurm"]
+    c.JupyterHub.spawner_class = "hepcourse.slurm.CourseSlurmSpawner"
+    c.JupyterHub.hub_ip = "0.0.0.0"  # jobs on the compute nodes call the hub's API
+    c.JupyterHub.hub_connect_ip = slurm["hub_connect_ip"]
+    c.JupyterHub.hub_port = hub_api_port(settings)
+    c.CourseSlurmSpawner.cmd = [str(BIN / "hepcourse-singleuser")]
+    c.CourseSlurmSpawner.batchspawner_singleuser_cmd = str(BIN / "batchspawner-singleuser")
+    c.CourseSlurmSpawner.req_partition = slurm["partition"]
+    c.CourseSlurmSpawner.req_runtime = slurm["time"]
+    c.CourseSlurmSpawner.req_nprocs = str(slurm["cpus"])
+    c.CourseSlurmSpawner.req_memory = slurm["memory"]
+    c.CourseSlurmSpawner.req_gres = slurm["gpus"]
+    c.CourseSlurmSpawner.req_options = " ".join(slurm["options"])
+    c.CourseSlurmSpawner.queue_timeout = slurm["queue_timeout"]
+    c.CourseSlurmSpawner.req_prologue = f"export PATH={BIN}:$PATH"  # the course's tools in the job
+    c.CourseSlurmSpawner.start_timeout = max(hub["start_timeout"], slurm["queue_timeout"] + 120)
+    c.Spawner.environment.update(
+        HEPCOURSE_CONTENT=settings["content"]["source"],
+        HEPCOURSE_DATA_DIR=settings["data"]["dir"],
+        JUPYTER_CONFIG_PATH=str(HERE / "singleuser"),
+    )
 
 # --- escape hatches (zero-to-jupyterhub's): any traitlet from settings, then Python files ---------
 for cls, traits in hub["config"].items():

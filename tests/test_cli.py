@@ -43,6 +43,12 @@ def test_check_reports_the_data_folder(write, tmp_path):
         assert_clear_error(result, f"data.dir: {a_file} is not a folder", "make data")
 
 
+def test_slurm_mode_needs_slurms_commands(write, tmp_path):
+    path = settings(write, extra=f"mode: slurm\ndata: {{dir: {REPO / 'datasets'}}}\n")   # a folder others read
+    result = run_cli("hepcourse", "check", env={"HEPCOURSE_SETTINGS": str(path), "PATH": str(tmp_path)})
+    assert_clear_error(result, "mode: slurm needs Slurm's commands (sbatch, squeue, scancel) on the hub's PATH")
+
+
 def test_malformed_roster(write):
     path = settings(write, roster_text="instructors: [prof\nstudents: alice\n")
     result = run_cli("hepcourse", "hub", env={"HEPCOURSE_SETTINGS": str(path)})
@@ -51,7 +57,7 @@ def test_malformed_roster(write):
 
 def test_unknown_mode(write):
     result = run_cli("hepcourse", "hub", "--mode", "kubernetes", env={"HEPCOURSE_SETTINGS": str(settings(write))})
-    assert_clear_error(result, "mode: 'kubernetes' is not one of ['local', 'docker'] (from $HEPCOURSE_MODE)")
+    assert_clear_error(result, "mode: 'kubernetes' is not one of ['local', 'docker', 'slurm'] (from $HEPCOURSE_MODE)")
 
 
 def test_port_in_use(write):

@@ -36,7 +36,9 @@ def test_settings_file_from_environment(write):
 @pytest.mark.parametrize(
     "text, env, expected",
     [
-        ("mode: kubernetes\n", {}, "mode: 'kubernetes' is not one of ['local', 'docker']"),
+        ("mode: kubernetes\n", {}, "mode: 'kubernetes' is not one of ['local', 'docker', 'slurm']"),
+        ("slurm: {gpus: 2}\n", {}, "slurm.gpus: 2 is not of type 'string'"),
+        ("slurm: {time: 'a week'}\n", {}, "slurm.time: 'a week' is not allowed: Wall-time limit"),
         ("", {"HEPCOURSE_MODE": "k8s"}, "(from $HEPCOURSE_MODE)"),
         ("hub: {port: eighty}\n", {}, "hub.port: 'eighty' is not of type 'integer'"),
         ("", {"HEPCOURSE_PORT": "99999"}, "hub.port: 99999 is greater than the maximum of 65535"),

@@ -1,6 +1,8 @@
 """hub/jupyterhub_config.py loads and validates in every mode, with no container engine."""
 
+import asyncio
 import os
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -178,6 +180,25 @@ def test_docker_mode_with_a_gpu_pool(monkeypatch, write):
     assert "extra_host_config" not in c.DockerSpawner   # the pool decides, per user
 
 
+def test_slurm_mode_submits_a_job_with_the_courses_resources(monkeypatch, write):
+    from hepcourse.slurm import CourseSlurmSpawner
+
+    c = load(monkeypatch, write, "mode: slurm\nslurm: {partition: gpu, time: '2:00:00', cpus: 4, memory: 16G, "
+                                 "gpus: 'gpu:1g.10gb:1', options: [--account=physics], hub_connect_ip: hub.cluster}\n")
+    assert c.JupyterHub.spawner_class == "hepcourse.slurm.CourseSlurmSpawner"
+    assert c.JupyterHub.hub_ip == "0.0.0.0" and c.JupyterHub.hub_connect_ip == "hub.cluster"
+    assert c.JupyterHub.active_server_limit == 0           # none: the cluster queues what it cannot hold
+    spawner = CourseSlurmSpawner(config=c, user=SimpleNamespace(name="alice", url="/user/alice/"))
+    spawner.req_homedir, spawner.req_keepvars = "/home/alice", "PATH"   # no account, no hub here
+    script = asyncio.run(spawner._get_batch_script(**spawner.get_req_subvars(), cmd="CMD"))
+    for line in ("#SBATCH --partition=gpu", "#SBATCH --time=2:00:00", "#SBATCH --cpus-per-task=4",
+                 "#SBATCH --mem=16G", "#SBATCH --gres=gpu:1g.10gb:1", "#SBATCH --account=physics",
+                 "#SBATCH --chdir=/home/alice"):
+        assert line in script.splitlines(), script
+    assert spawner.cmd == [str(Path(sys.executable).parent / "hepcourse-singleuser")]
+    assert spawner.exec_prefix == ("runuser -u {username} --" if os.geteuid() == 0 else "sudo -E -u {username}")
+
+
 def test_unimportable_authenticator_is_a_clear_error(monkeypatch, write):
     with pytest.raises(SystemExit) as exc:
         load(monkeypatch, write, "auth: {class: ldapauthenticator.LDAPAuthenticator}\n")
@@ -187,7 +208,7 @@ def test_unimportable_authenticator_is_a_clear_error(monkeypatch, write):
 def test_bad_settings_exit_with_a_message_not_a_traceback(monkeypatch, write):
     with pytest.raises(SystemExit) as exc:
         load(monkeypatch, write, "mode: swarm\n", prepared=False)
-    assert "mode: 'swarm' is not one of ['local', 'docker']" in str(exc.value.code)
+    assert "mode: 'swarm' is not one of ['local', 'docker', 'slurm']" in str(exc.value.code)
 
 
 def test_local_servers_never_share_a_port(monkeypatch):

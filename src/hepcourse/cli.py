@@ -1,6 +1,6 @@
 """``hepcourse``: the facilitators' command line.
 
-    hepcourse hub [--mode local|docker] [--port N]   start the hub (what `make run` does)
+    hepcourse hub [--mode local|docker|slurm] [--port N]   start the hub (what `make run` does)
     hepcourse check                                  validate settings, roster and the data folder
     hepcourse class prestart [--users USER...]       start the students' servers before a lecture
     hepcourse config docs                            every setting, its default and meaning
@@ -30,12 +30,13 @@ def _hub(args) -> int:
 
 
 def _check(args) -> int:
-    from .config import check_data_folder, load_settings
+    from .config import check_data_folder, check_mode_tools, load_settings
     from .roster import load_roster
 
     settings = load_settings()
     roster = load_roster(settings["roster"])
     data = check_data_folder(settings)
+    check_mode_tools(settings)
     print(f"settings: {settings['_file']} (mode {settings['mode']}, course {settings['course']['id']})")
     print(
         f"roster:   {settings['roster']}: {len(roster.instructors)} instructors, "
@@ -194,7 +195,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hepcourse", description="ML-for-HEP course platform")
     sub = p.add_subparsers(dest="command", required=True)
     hub = sub.add_parser("hub", help="start the course hub")
-    hub.add_argument("--mode", help="local or docker (default: from settings)")
+    hub.add_argument("--mode", help="local, docker or slurm (default: from settings)")
     hub.add_argument("--port", type=int, help="public port (default: from settings)")
     hub.set_defaults(func=_hub)
     sub.add_parser("check", help="validate settings, roster and the data folder").set_defaults(func=_check)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import sys
 from importlib import resources
 from pathlib import Path
@@ -156,6 +157,13 @@ def check_data_folder(settings: dict) -> str:
                               f"{closed[0]} is not readable by others (chmod o+rx {closed[0]})")
     files = sum(1 for p in folder.rglob("*.json"))
     return f"{folder}: {files} dataset files" if files else f"{folder}: empty; {fill}"
+
+
+def check_mode_tools(settings: dict) -> None:
+    """ConfigError unless the mode's own tools are on the hub's PATH (slurm: the Slurm client)."""
+    if settings["mode"] == "slurm" and not shutil.which("sbatch"):
+        raise ConfigError("mode: slurm needs Slurm's commands (sbatch, squeue, scancel) on the hub's PATH: "
+                          "install the cluster's Slurm client (Debian: slurm-client)")
 
 
 def hub_api_port(settings: dict) -> int:

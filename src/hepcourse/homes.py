@@ -18,10 +18,13 @@ class Home:
 
 
 def homes(settings: dict, users: list[str]) -> list[Home]:
-    """The users' home folders as the hub sees them: local folders, or docker volumes."""
+    """The users' home folders as the hub sees them: local folders, their accounts' homes (slurm,
+    on the cluster's shared filesystem), or docker volumes."""
     if settings["mode"] == "local":
         root = Path(settings["hub"]["state_dir"]) / "homes"
         return [Home(u, root / u if (root / u).is_dir() else None) for u in users]
+    if settings["mode"] == "slurm":
+        return [Home(u, _account_home(u)) for u in users]
     import docker
     from docker.errors import NotFound
 
@@ -34,6 +37,16 @@ def homes(settings: dict, users: list[str]) -> list[Home]:
         except NotFound:
             found.append(Home(user, None))
     return found
+
+
+def _account_home(user: str) -> Path | None:
+    import pwd
+
+    try:
+        home = Path(pwd.getpwnam(user).pw_dir)
+    except KeyError:
+        return None
+    return home if home.is_dir() else None
 
 
 def push(settings: dict, module: str, notebook: str, users: list[str]) -> list[tuple[str, str, str]]:

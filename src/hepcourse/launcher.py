@@ -16,7 +16,14 @@ import psutil
 import requests
 
 from .auth import SHARED_PASSWORD, check_authenticator, demo_passwords
-from .config import REPO_ROOT, ConfigError, check_data_folder, hub_api_port, load_settings
+from .config import (
+    REPO_ROOT,
+    ConfigError,
+    check_data_folder,
+    check_mode_tools,
+    hub_api_port,
+    load_settings,
+)
 from .net import port_in_use
 from .prestart import make_token
 from .roster import load_roster
@@ -31,6 +38,7 @@ def preflight(env=os.environ) -> tuple[dict, object]:
     roster = load_roster(settings["roster"])
     check_authenticator(settings["auth"]["class"])
     check_data_folder(settings)
+    check_mode_tools(settings)
     hub = settings["hub"]
     if port_in_use(hub["ip"], hub["port"]):
         raise ConfigError(
