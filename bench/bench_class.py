@@ -24,6 +24,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -108,7 +109,8 @@ def spawn_as_a_browser_would(user: HubUser) -> tuple[float, int]:
             if "429" not in str(err):
                 raise
             turned_away += 1
-            time.sleep(float(str(err).split("Try again in ")[1].split()[0]) if "Try again in " in str(err) else 30)
+            wait = re.search(r"Try again in (\d+)", str(err))    # or "in a few minutes" (a full hub)
+            time.sleep(float(wait.group(1)) if wait else 30)
 
 
 def cpu_seconds(processes: list[psutil.Process]) -> float:
@@ -177,7 +179,7 @@ def summary(results: list[dict]) -> dict:
 
 
 @contextlib.contextmanager
-def mode_settings(mode: str, image: str, tmp: str):
+def mode_settings(mode: str, image: str, tmp: str, students: int):
     """The hub's settings for ``mode``; in docker mode the engine is ready and the students'
     home volumes are removed at the end."""
     settings = {"hub": {"idle_timeout": 0}, "data": {"dir": str(data_dir()), "scale": "ci"}}
@@ -187,9 +189,12 @@ def mode_settings(mode: str, image: str, tmp: str):
     volumes = f"hepcourse-bench-{Path(tmp).name}-"
     with container_engine(image, "hepcourse-bench") as (client, host):
         try:
-            yield {**settings, "mode": "docker",
+            # 2G per container, the whole class admitted: memory limits are caps, not
+            # reservations, and the benchmark measures what the machine actually holds (the
+            # hub's default would admit memory / mem_limit students: 11 here).
+            yield {**settings, "mode": "docker", "hub": {**settings["hub"], "active_server_limit": students + 1},
                    "docker": {"image": image, "network": "hepcourse-bench", "hub_connect_ip": host,
-                              "volume": volumes + "{username}"}}
+                              "volume": volumes + "{username}", "mem_limit": "2G"}}
         finally:
             remove_homes(client, volumes)
 
@@ -204,7 +209,7 @@ def main() -> None:
     os.environ["HEPCOURSE_SCALE"] = "ci"
     load("higgs")                                   # the ci file exists before the class comes
     cores = cpu_budget()
-    with tempfile.TemporaryDirectory(prefix="bench-class-") as tmp, mode_settings(args.mode, args.image, tmp) as settings:
+    with tempfile.TemporaryDirectory(prefix="bench-class-") as tmp, mode_settings(args.mode, args.image, tmp, args.students) as settings:
         hub = HubProcess(Path(tmp), {"instructors": ["prof"], "students": [*names, "solo"]}, settings=settings)
         try:
             hub.start()
