@@ -166,7 +166,7 @@ def summary(assignment: str, measured: dict[str, list[dict]], specs: dict[str, d
                 values[result["test"], check["what"], check["relation"]][variant].append((check["value"], check["bar"]))
             outcomes[result["test"]][variant].append(result["failure"])
     lines = [f"### {assignment} ({n_draws} held-out draws)", "",
-             ("| test | check | bar | reference: mean ± sd of its margin to the bar | worst | failed | P(fail) per draw "
+             ("| test | check | bar | reference: mean (± sd of its margin to the bar) | worst | failed | P(fail) per draw "
               "| best trivial answer: value (passed) | trivial answers passing the whole test |"),
              "|---|---|---|---|---|---|---|---|---|"]
     for (test, what, relation), by_variant in values.items():
