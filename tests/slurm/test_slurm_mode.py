@@ -61,6 +61,7 @@ def hub(cluster, accounts, tmp_path_factory, ci_data):
         with running_hub(tmp_path_factory.mktemp("slurm-hub"), {"instructors": ["prof"], "students": accounts},
                          settings) as hub:
             yield hub
+        assert not jobs(cluster), "the hub's servers' jobs outlived the hub's stop"
 
 
 def jobs(cluster) -> dict[str, tuple[str, str]]:
