@@ -211,15 +211,17 @@ c.Spawner.environment = {
 c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{free_port()}"
 
 # --- user servers: per mode -----------------------------------------------------------------
+# Servers that run on this machine's (or the cluster's shared) filesystem see its paths.
+host_paths = {
+    "HEPCOURSE_CONTENT": settings["content"]["source"],
+    "HEPCOURSE_DATA_DIR": settings["data"]["dir"],
+    "JUPYTER_CONFIG_PATH": str(HERE / "singleuser"),
+}
 if mode == "local":
     c.JupyterHub.spawner_class = "hepcourse.spawners.LocalCourseSpawner"
     c.LocalCourseSpawner.home_dir_template = str(state / "homes" / "{username}")
     c.LocalCourseSpawner.cmd = [sys.executable, "-m", "hepcourse.singleuser"]
-    c.Spawner.environment.update(
-        HEPCOURSE_CONTENT=settings["content"]["source"],
-        HEPCOURSE_DATA_DIR=settings["data"]["dir"],
-        JUPYTER_CONFIG_PATH=str(HERE / "singleuser"),
-    )
+    c.Spawner.environment.update(host_paths)
     # The hub API's port is stable (servers outlive a crashed hub and call it again).
     c.JupyterHub.hub_ip = "127.0.0.1"
     c.JupyterHub.hub_port = hub_api_port(settings)
@@ -276,11 +278,7 @@ elif mode == "slurm":
     c.CourseSlurmSpawner.queue_timeout = slurm["queue_timeout"]
     c.CourseSlurmSpawner.req_prologue = f"export PATH={BIN}:$PATH"  # the course's tools in the job
     c.CourseSlurmSpawner.start_timeout = max(hub["start_timeout"], slurm["queue_timeout"] + 120)
-    c.Spawner.environment.update(
-        HEPCOURSE_CONTENT=settings["content"]["source"],
-        HEPCOURSE_DATA_DIR=settings["data"]["dir"],
-        JUPYTER_CONFIG_PATH=str(HERE / "singleuser"),
-    )
+    c.Spawner.environment.update(host_paths)
 
 # --- escape hatches (zero-to-jupyterhub's): any traitlet from settings, then Python files ---------
 for cls, traits in hub["config"].items():

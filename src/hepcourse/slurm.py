@@ -41,10 +41,6 @@ class CourseSlurmSpawner(SlurmSpawner):
         student told that the cluster is full (a queue that does not move within a minute will
         not within the spawn timeout either).""",
     )
-    batchspawner_singleuser_cmd = Unicode(
-        "batchspawner-singleuser", config=True,
-        help="The job's wrapper (on the nodes' PATH: the course environment's bin folder).",
-    )
     # The pending reason (%r) as well: why a job waits is what the student is told.
     batch_query_cmd = Unicode("squeue -h -j {job_id} -o '%T %r %B'", config=True)
 
@@ -61,18 +57,24 @@ class CourseSlurmSpawner(SlurmSpawner):
             env["SLURM_CONF"] = os.environ["SLURM_CONF"]
         return env
 
+    _queued_since: float | None = None      # set while start() waits for the job
+
     async def start(self):
         self._queued_since = time.monotonic()
-        self._starting = True
         try:
             return await super().start()
         finally:
-            self._starting = False
+            self._queued_since = None
+
+    @property
+    def pending_reason(self) -> str:
+        """Why a pending job waits (squeue's %r, the second field of job_status)."""
+        return (self.job_status.split() + ["", ""])[1]
 
     async def query_job_status(self):
         status = await super().query_job_status()
-        if status == JobStatus.PENDING and getattr(self, "_starting", False):
-            reason = (self.job_status.split() + ["", ""])[1]
+        if status == JobStatus.PENDING and self._queued_since is not None:
+            reason = self.pending_reason
             waited = time.monotonic() - self._queued_since
             if reason in HOPELESS:
                 problem = HOPELESS[reason].format(runtime=self.req_runtime, partition=self.partition_name)
@@ -99,8 +101,7 @@ class CourseSlurmSpawner(SlurmSpawner):
         yield {"progress": 5, "message": "Your server's job was submitted to the cluster"}
         while True:
             if self.state_ispending():
-                reason = (self.job_status.split() + ["", ""])[1]
-                yield {"progress": 20, "message": f"Waiting in the cluster's queue ({reason or 'pending'})"}
+                yield {"progress": 20, "message": f"Waiting in the cluster's queue ({self.pending_reason or 'pending'})"}
             elif self.state_isrunning():
                 yield {"progress": 60, "message": f"Your job runs on {self.state_gethost()}: starting JupyterLab"}
                 return
