@@ -104,7 +104,7 @@ test-images: $(STAMP) $(PROXY)
 # The slurm mode against a real one-node Slurm cluster on loopback: Debian's slurm-wlm and munge
 # (installed by the test if missing), the node's GPUs stand-in device files.
 test-slurm: $(STAMP) $(PROXY)
-	$(BIN)/python -m pytest -m slurm tests/slurm
+	$(BIN)/python -m pytest -m slurm tests/slurm tests/grading
 
 # The course images (CPU; CUDA where its wheels can be fetched).
 # Each is smoke-tested: the whole course stack imports, and it says where torch computes.

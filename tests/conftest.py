@@ -1,4 +1,6 @@
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -68,3 +70,20 @@ def ci_data():
         for name in names:
             generate_heldout(name, assignment, TEST_SECRET, "ci", progress=False)
     return datasets()
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """A real one-node Slurm cluster on loopback (tests/slurmcluster.py; root): 2 CPUs, so two
+    jobs at once, and two stand-in GPUs; SLURM_CONF names it for the session's Slurm commands."""
+    from slurmcluster import SlurmCluster, ensure_installed
+
+    ensure_installed()
+    folder = Path(tempfile.mkdtemp(prefix="hepcourse-slurm-"))   # others reach it (not pytest's)
+    try:
+        with SlurmCluster(folder, cpus=2, gpus=2, max_jobs=2, max_time="2:00:00") as cluster, \
+                pytest.MonkeyPatch.context() as env:
+            env.setenv("SLURM_CONF", str(cluster.conf))
+            yield cluster
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

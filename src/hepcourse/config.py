@@ -29,7 +29,8 @@ DEFAULT_SETTINGS = REPO_ROOT / "hub" / "settings.yaml"
 ENV_OVERRIDES = {"HEPCOURSE_MODE": ("mode",), "HEPCOURSE_PORT": ("hub", "port"),
                  "HEPCOURSE_STATE_DIR": ("hub", "state_dir")}
 # Keys holding paths relative to the settings file.
-PATH_KEYS = [("roster",), ("hub", "state_dir"), ("content", "source"), ("data", "dir"), ("grading", "dir")]
+PATH_KEYS = [("roster",), ("hub", "state_dir"), ("content", "source"), ("data", "dir"), ("grading", "dir"),
+             ("grading", "slurm", "workdir")]
 
 
 class ConfigError(UserError):

@@ -119,16 +119,21 @@ def homework() -> nbformat.NotebookNode:
     return nb
 
 
-VARIANTS = {"audit": True, "verdicts-alone": False, "broker": True}
+VARIANTS = {"audit": True, "verdicts-alone": False, "broker": True, "slurm": True}
 
 
-@pytest.fixture(scope="module", params=list(VARIANTS))
+@pytest.fixture(scope="module", params=[pytest.param(v, marks=pytest.mark.slurm) if v == "slurm" else v for v in VARIANTS])
 def course(request, tmp_path_factory, ci_data):
     """The course, with the static audit (as courses run) or without it (the verdicts outside the
     kernel must hold on their own), or graded as a root hub's formgrader grades: by the grader
-    account, whose kernels the grading broker starts."""
+    account, whose kernels the grading broker starts; or each submission a job of a real
+    one-node Slurm cluster (grading.executor: slurm, make test-slurm)."""
     audit = VARIANTS[request.param]
     root = tmp_path_factory.mktemp("hostile")
+    cluster = ""
+    if request.param == "slurm":
+        cluster = request.getfixturevalue("slurm_cluster")
+        cluster = f"  executor: slurm\n  slurm: {{partition: {cluster.partition}, memory: 1500M}}\n"
     (root / "modules" / ASSIGNMENT).mkdir(parents=True)
     nbformat.write(homework(), root / "modules" / ASSIGNMENT / "homework.ipynb")
     (root / "state").mkdir()
@@ -137,7 +142,7 @@ def course(request, tmp_path_factory, ci_data):
         "roster: roster.yaml\nhub: {state_dir: state}\ncontent: {source: modules}\n"
         f"data: {{dir: {data_dir()}}}\n"
         "grading:\n  dir: state/grading\n  sandbox: {cell_timeout: 20, memory: 3G, cpu_seconds: 60, output: 1M, answers: 8M, file_size: 64M, "
-        f"audit: {str(audit).lower()}}}\n")
+        f"audit: {str(audit).lower()}}}\n{cluster}")
     generate_heldout("calorimeter", ASSIGNMENT, TEST_SECRET, "ci", progress=False)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("HEPCOURSE_SCALE", "ci")

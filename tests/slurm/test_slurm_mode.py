@@ -10,14 +10,10 @@ refused at once; the hub, killed and restarted, reattaches to the running jobs.
 
 import os
 import pwd
-import shutil
 import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
-from slurmcluster import SlurmCluster, ensure_installed
 from support import logged_in, running_hub
 
 pytestmark = [pytest.mark.slurm, pytest.mark.hub,
@@ -27,14 +23,8 @@ STUDENTS = ["hc-ana", "hc-ben", "hc-cho"]      # accounts on the cluster, as a s
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    ensure_installed()
-    folder = Path(tempfile.mkdtemp(prefix="hepcourse-slurm-"))   # others reach it (not pytest's)
-    try:
-        with SlurmCluster(folder, cpus=2, gpus=2, max_jobs=2, max_time="2:00:00") as cluster:
-            yield cluster
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+def cluster(slurm_cluster):
+    return slurm_cluster
 
 
 @pytest.fixture(scope="module")

@@ -35,6 +35,7 @@ from ..files import write_json
 from .course import Course
 from .preprocessors import DROPPED, AuditCells, GuardedExecute
 from .sandbox import ContainerKernelManager, SandboxedKernelManager, check_available, sandbox_of
+from .slurmjobs import SlurmExecute, job_root, prepare_cluster
 from .verdicts import JudgeAnswers, SeparateVerdicts
 
 
@@ -51,24 +52,43 @@ class Outcome:
 def pipeline_config(settings: dict, confined: dict | None) -> Config:
     """nbgrader configuration of one worker whose kernels run in a sandbox (``confined``, from
     :func:`~hepcourse.grading.sandbox.sandbox_of`: its uid, or the broker's socket; None: no
-    sandbox)."""
+    sandbox). With ``grading.executor: slurm`` the notebook runs as a Slurm job instead, whose
+    own configuration is :func:`execute_config` on its node."""
     sandbox = settings["grading"]["sandbox"]
+    on_cluster = settings["grading"]["executor"] == "slurm"
     config = Config()
     # nbgrader's own pipeline, its Execute step replaced by ours (so a new nbgrader step is kept).
-    ours = [SeparateVerdicts, *([AuditCells] if sandbox["audit"] else []), GuardedExecute, JudgeAnswers]
+    ours = [SeparateVerdicts, *([AuditCells] if sandbox["audit"] else []),
+            SlurmExecute if on_cluster else GuardedExecute, JudgeAnswers]
     config.Autograde.autograde_preprocessors = [
         step for default in Autograde.autograde_preprocessors.default()
         for step in (ours if default is Execute else [default])]
     config.SeparateVerdicts.modules = config.AuditCells.modules = str(settings["content"]["source"])
+    if on_cluster:
+        config.SlurmExecute.settings = settings
+        config.SeparateVerdicts.inputs_root = str(job_root(settings))     # the nodes read them there
+        return config
+    config.merge(execute_config(settings, confined))
+    if confined and "broker" in confined:
+        from .broker import work_dir
+
+        config.SeparateVerdicts.inputs_root = str(work_dir(settings))
+    return config
+
+
+def execute_config(settings: dict, confined: dict | None) -> Config:
+    """How a notebook's kernel runs: nbgrader's Execute limits, the output caps and the sandbox's
+    kernel manager (``confined`` as for :func:`pipeline_config`)."""
+    sandbox = settings["grading"]["sandbox"]
+    config = Config()
     config.Execute.timeout = sandbox["cell_timeout"]
     config.GuardedExecute.max_output = parse_size(sandbox["output"])
     config.GuardedExecute.max_answers = parse_size(sandbox["answers"])
     if confined and "broker" in confined:
-        from .broker import BrokeredKernelManager, work_dir
+        from .broker import BrokeredKernelManager
 
         config.Execute.kernel_manager_class = BrokeredKernelManager
         config.BrokeredKernelManager.socket = confined["broker"]
-        config.SeparateVerdicts.inputs_root = str(work_dir(settings))
     elif confined:
         sandbox_uid = confined["uid"]
         in_container = container_grading(settings)
@@ -114,7 +134,8 @@ def _start_worker(settings: dict, sandboxed: bool, environ: dict) -> None:
     os.environ.setdefault("HEPCOURSE_DATA_DIR", str(settings["data"]["dir"]))
     os.environ.setdefault("HEPCOURSE_SCALE", settings["data"]["scale"])
     _worker["course"] = Course(settings)
-    confined = sandbox_of(settings) if sandboxed else None
+    # On a cluster the sandbox is built in each job, on its node.
+    confined = sandbox_of(settings) if sandboxed and settings["grading"]["executor"] == "local" else None
     _worker["api"] = _worker["course"].api(pipeline_config(settings, confined))   # one per worker
     # Kernels of parallel submissions share the cores: one thread each.
     os.environ["OMP_NUM_THREADS"] = "1"
@@ -207,7 +228,9 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
     students = students or course.submitted(assignment)
     settings = course.settings
     sandbox = settings["grading"]["sandbox"]["enabled"] if sandbox is None else sandbox
-    if sandbox:
+    if settings["grading"]["executor"] == "slurm":
+        prepare_cluster(settings, sandbox)
+    elif sandbox:
         check_available(settings)
     workers = workers or settings["grading"]["workers"] or cpu_budget()
     workers = max(1, min(workers, len(students)))

@@ -91,14 +91,14 @@ class Sandbox:
         self.process: subprocess.Popen | None = None
 
     def open(self) -> dict:
-        from .autograde import pipeline_config
+        from .autograde import execute_config
         from .sandbox import claim_uid
 
         if self.km is not None:
             raise BrokerError("this connection already has a sandbox")
         settings = self.broker.settings
         uid = claim_uid(settings["grading"]["sandbox"]["uid"])
-        config = pipeline_config(settings, {"uid": uid})
+        config = execute_config(settings, {"uid": uid})
         manager = config.Execute.kernel_manager_class
         config[manager.__name__].share_gid = self.broker.gid
         self.km = manager(config=config, kernel_name="python3")

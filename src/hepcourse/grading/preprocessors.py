@@ -86,17 +86,21 @@ class GuardedExecute(Execute):
         except (DeadKernelError, CellTimeoutError, RuntimeError, TimeoutError) as err:
             reason = _reason(err)
             self.log.error("Kernel lost at cell %d: %s", self._current_index, reason)
-            for cell in nb.cells[self._current_index:]:
-                if cell.cell_type == "code":
-                    cell.outputs.append(NotebookNode(
-                        output_type="error", ename="KernelLost", evalue=reason,
-                        traceback=[f"KernelLost: {reason}; this cell did not complete and scores 0"]))
+            lose_cells(nb.cells[self._current_index:], reason)
             return nb, resources
         finally:
             # nbclient cleans up a dead kernel through jupyter_client's own method, past the
             # sandbox manager's override: kill the uid's daemons and wipe its files here.
             if self.sandbox_uid is not None:
                 self.kernel_manager_class.release_sandbox(self.sandbox_uid)
+
+
+def lose_cells(cells, reason: str) -> None:
+    """Mark the code ``cells`` as not completed (they score 0), saying why."""
+    for cell in cells:
+        if cell.cell_type == "code":
+            cell.outputs.append(NotebookNode(output_type="error", ename="KernelLost", evalue=reason,
+                                             traceback=[f"KernelLost: {reason}; this cell did not complete and scores 0"]))
 
 
 class HideHiddenTests(ClearHiddenTests):
@@ -133,4 +137,4 @@ def _reason(err: Exception) -> str:
     return f"the kernel stopped answering ({type(err).__name__}: {first}); cells from here on were not run"
 
 
-__all__ = ["AuditCells", "GuardedExecute", "HideHiddenTests"]
+__all__ = ["AuditCells", "GuardedExecute", "HideHiddenTests", "lose_cells"]
