@@ -208,7 +208,7 @@ def test_unimportable_authenticator_is_a_clear_error(monkeypatch, write):
 def test_bad_settings_exit_with_a_message_not_a_traceback(monkeypatch, write):
     with pytest.raises(SystemExit) as exc:
         load(monkeypatch, write, "mode: swarm\n", prepared=False)
-    assert "mode: 'swarm' is not one of ['local', 'docker', 'slurm']" in str(exc.value.code)
+    assert "mode: 'swarm' is not one of ['local', 'docker', 'slurm', 'kubernetes']" in str(exc.value.code)
 
 
 def test_local_servers_never_share_a_port(monkeypatch):

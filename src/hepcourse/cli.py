@@ -1,6 +1,7 @@
 """``hepcourse``: the facilitators' command line.
 
-    hepcourse hub [--mode local|docker|slurm] [--port N]   start the hub (what `make run` does)
+    hepcourse hub [--mode local|docker|slurm|kubernetes] [--port N]
+                                                     start the hub (what `make run` does)
     hepcourse check                                  validate settings, roster and the data folder
     hepcourse class prestart [--users USER...]       start the students' servers before a lecture
     hepcourse config docs                            every setting, its default and meaning
@@ -56,10 +57,13 @@ def _config_docs(args) -> int:
             if "properties" in sub:
                 yield from walk(sub, name + ".")
             else:
-                yield name, sub.get("default"), " ".join(sub.get("description", "").split())
+                given = "required" if key in schema.get("required", []) else f"default: {sub.get('default')!r}"
+                yield name, given, " ".join(sub.get("description", "").split())
+                if "properties" in sub.get("items", {}):   # a list of objects: their keys
+                    yield from walk(sub["items"], name + "[].")
 
-    for name, default, text in walk(load_schema("settings")):
-        print(f"{name}  (default: {default!r})\n    {text}")
+    for name, given, text in walk(load_schema("settings")):
+        print(f"{name}  ({given})\n    {text}")
     print("\nEnvironment variables:")
     for name, text in ENVIRONMENT.items():
         print(f"{name}\n    {text}")
@@ -195,7 +199,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hepcourse", description="ML-for-HEP course platform")
     sub = p.add_subparsers(dest="command", required=True)
     hub = sub.add_parser("hub", help="start the course hub")
-    hub.add_argument("--mode", help="local, docker or slurm (default: from settings)")
+    hub.add_argument("--mode", help="local, docker, slurm or kubernetes (default: from settings)")
     hub.add_argument("--port", type=int, help="public port (default: from settings)")
     hub.set_defaults(func=_hub)
     sub.add_parser("check", help="validate settings, roster and the data folder").set_defaults(func=_check)
