@@ -10,6 +10,7 @@
     hepcourse data list|generate|fetch|verify|path   the course datasets
     hepcourse grade build|release|collect|autograde|feedback|export|status
                                                      the homework cycle (nbgrader)
+    hepcourse k8s values [--settings FILE] [-o FILE] zero-to-jupyterhub's values.yaml from the settings
     hepcourse seminar push MODULE                    a fresh seminar notebook in every home
     hepcourse state backup [FILE] | restore FILE     the course's state in one archive
 """
@@ -87,6 +88,37 @@ def _content_slides(args) -> int:
         if mark_slides(notebook):
             nbformat.write(notebook, path)
             print(f"{path}: slide breaks set")
+    return 0
+
+
+def _k8s_values(args) -> int:
+    from pathlib import Path
+
+    import yaml
+
+    from .config import load_settings
+    from .kubernetes import CHART_VERSION, values
+    from .roster import load_roster
+
+    class Dumper(yaml.SafeDumper):
+        def ignore_aliases(self, data):  # each value written out, never as &id001 / *id001
+            return True
+
+    settings = load_settings(args.settings)
+    text = (f"# zero-to-jupyterhub (chart {CHART_VERSION}) values of the course's servers, from "
+            f"{settings['_file']} by `hepcourse k8s values`\n"
+            + yaml.dump(values(settings, load_roster(settings["roster"])), Dumper=Dumper, sort_keys=False))
+    if not args.output:
+        sys.stdout.write(text)
+        return 0
+    path = Path(args.output)
+    try:  # private: it may hold passwords or an OAuth client secret (auth)
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        path.write_text(text)
+    except OSError as err:
+        raise UserError(f"{path}: cannot write ({err.strerror})") from None
+    print(f"{path}: zero-to-jupyterhub values (helm upgrade --install ... --values {path})", file=sys.stderr)
     return 0
 
 
@@ -230,6 +262,11 @@ def parser() -> argparse.ArgumentParser:
     cmd.add_argument("--users", nargs="+", metavar="USER", help="default: every student on the roster")
     cmd.add_argument("--timeout", type=float, default=900, help="seconds to wait for all of them (default: 900)")
     cmd.set_defaults(func=_class_prestart)
+    k8s = sub.add_parser("k8s", help="Kubernetes (mode: kubernetes)").add_subparsers(dest="what", required=True)
+    cmd = k8s.add_parser("values", help="zero-to-jupyterhub's values.yaml for the course's servers")
+    cmd.add_argument("--settings", metavar="FILE", help="default: $HEPCOURSE_SETTINGS or hub/settings.yaml")
+    cmd.add_argument("-o", "--output", metavar="FILE", help="write it here (private, mode 600); default: stdout")
+    cmd.set_defaults(func=_k8s_values)
     seminar = sub.add_parser("seminar", help="live seminars").add_subparsers(dest="what", required=True)
     cmd = seminar.add_parser("push", help="copy a module's notebook into every student's home (never over their own)")
     cmd.add_argument("module", help="e.g. 04_neural_nets")
