@@ -8,33 +8,11 @@ from types import SimpleNamespace
 
 import docker
 import pytest
-from hubdriver import let_accounts_through
-from jupyterhub.app import JupyterHub
-from support import HUB_CONFIG, REPO
+from support import REPO
+from support import disk_tree as tree
+from support import load_hub_config as load
 
-from hepcourse.config import load_settings
-from hepcourse.launcher import prepare
 from hepcourse.spawners import CourseDockerSpawner
-
-
-def load(monkeypatch, write, settings: str, prepared: bool = True):
-    """The hub's configuration as JupyterHub loads it, after the launcher's prepare step."""
-    roster = write("roster.yaml", "instructors: [prof]\nfacilitators: [ta]\nstudents: [alice]\n")
-    path = write("settings.yaml", f"roster: {roster}\nhub: {{state_dir: state}}\n{settings}")
-    monkeypatch.setenv("HEPCOURSE_SETTINGS", str(path))
-    if prepared:
-        let_accounts_through(path.parent)          # a root hub's grader account reaches its state
-        prepare(load_settings())
-    app = JupyterHub()
-    app.load_config_file(str(HUB_CONFIG))
-    return app.config
-
-
-def tree(folder: Path) -> dict:
-    """Every path below ``folder`` with its mode and modification time (the test's own settings
-    and roster, which load() writes again, aside)."""
-    return {p: (p.stat().st_mode, p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))
-            if p.name not in ("settings.yaml", "roster.yaml")}
 
 
 def test_loading_the_configuration_changes_nothing_on_disk(monkeypatch, write, tmp_path):
