@@ -8,6 +8,8 @@ and hub/roster.yaml. Modes:
   CPU limits, GPUs through device_requests. For the GPU server.
 - ``slurm``: one Slurm job per user under the user's own account (batchspawner), resources
   from settings (partition, time, CPUs, memory, a GPU gres). For a department's cluster.
+- ``kubernetes``: KubeSpawner, one pod per user from the course images with a home volume claim,
+  the datasets and the exchange, profiles with GPUs or MIG slices; the hub runs in the cluster.
 
 Start it with ``make run`` (``hepcourse hub``: checks the settings, ports and data folder, and
 makes the state folder, the course directory and the demo passwords); loading this file changes
@@ -22,7 +24,7 @@ import psutil
 
 from hepcourse.auth import SHARED_PASSWORD, check_authenticator, demo_passwords, roster_auth_hook
 from hepcourse.config import REPO_ROOT as REPO
-from hepcourse.config import ConfigError, hub_api_port, load_settings, parse_size
+from hepcourse.config import ConfigError, activity_interval, hub_api_port, load_settings, parse_size
 from hepcourse.content import module_index
 from hepcourse.cpus import cpu_budget
 from hepcourse.grading.account import runs_as
@@ -102,13 +104,12 @@ c.JupyterHub.load_roles = []
 # student never looks idle to it and an idle server goes within 1.1 timeouts (JupyterHub's
 # defaults, 300 s reports and a check every timeout / 2, culled busy students under short
 # timeouts and left idle ones up to 1.5 timeouts).
-activity_interval = max(1, min(300, hub["idle_timeout"] // 10)) if hub["idle_timeout"] else 300
-c.JupyterHub.last_activity_interval = activity_interval
+c.JupyterHub.last_activity_interval = activity_interval(settings)
 if hub["idle_timeout"]:
     c.JupyterHub.services.append({
         "name": "idle-culler",
         "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={hub['idle_timeout']}",
-                    f"--cull-every={activity_interval}"],
+                    f"--cull-every={activity_interval(settings)}"],
     })
     c.JupyterHub.load_roles.append({
         "name": "idle-culler",
@@ -190,7 +191,7 @@ c.Spawner.http_timeout = 60
 c.Spawner.start_timeout = hub["start_timeout"]
 # Class-start throttles from the machine's size (hub/settings.yaml documents the defaults).
 c.JupyterHub.concurrent_spawn_limit = hub["concurrent_spawn_limit"] or 4 * cpu_budget()
-if mode == "slurm":  # the servers run on the cluster, which queues what it cannot hold
+if mode in ("slurm", "kubernetes"):  # the servers run on the cluster, which queues what it cannot hold
     c.JupyterHub.active_server_limit = hub["active_server_limit"] or 0   # 0: no limit
 else:
     per_student = 375 * 2**20 if mode == "local" else parse_size(settings["docker"]["mem_limit"])
@@ -203,7 +204,7 @@ c.Spawner.environment = {
     "HEPCOURSE_EXCHANGE": str(grading.exchange),
     "HEPCOURSE_CONTENT_EXCLUDE": ":".join(settings["content"]["exclude"]),
     "HEPCOURSE_SCALE": settings["data"]["scale"],
-    "JUPYTERHUB_ACTIVITY_INTERVAL": str(activity_interval),
+    "JUPYTERHUB_ACTIVITY_INTERVAL": str(activity_interval(settings)),
 }
 
 # The proxy's API on a free loopback port (JupyterHub's default, 8001, would make two hubs on
@@ -279,6 +280,20 @@ elif mode == "slurm":
     c.CourseSlurmSpawner.req_prologue = f"export PATH={BIN}:$PATH"  # the course's tools in the job
     c.CourseSlurmSpawner.start_timeout = max(hub["start_timeout"], slurm["queue_timeout"] + 120)
     c.Spawner.environment.update(host_paths)
+
+elif mode == "kubernetes":
+    # Each server a pod of the course image (hepcourse.kubernetes: the home claim, the datasets,
+    # the exchange, the profiles); the hub runs in the cluster, its pods call its API through
+    # the hub's Service. Loading this contacts no cluster (KubeSpawner does, once the hub runs).
+    from hepcourse.kubernetes import SERVER_PATHS, spawner_traits
+
+    c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
+    c.JupyterHub.hub_ip = "0.0.0.0"
+    c.JupyterHub.hub_connect_ip = settings["kubernetes"]["hub_connect_ip"]
+    c.JupyterHub.hub_port = hub_api_port(settings)
+    for trait, value in spawner_traits(settings).items():
+        setattr(c.KubeSpawner, trait, value)
+    c.Spawner.environment.update(SERVER_PATHS)
 
 # --- escape hatches (zero-to-jupyterhub's): any traitlet from settings, then Python files ---------
 for cls, traits in hub["config"].items():

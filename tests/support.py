@@ -21,6 +21,34 @@ def run_cli(*args, env=None, timeout=120) -> subprocess.CompletedProcess:
     )
 
 
+def load_hub_config(monkeypatch, write, settings: str, prepared: bool = True):
+    """hub/jupyterhub_config.py's configuration as JupyterHub loads it, for a roster of an
+    instructor (prof), a facilitator (ta) and a student (alice), after the launcher's prepare
+    step; ``settings`` is YAML added to the test's settings file."""
+    from hubdriver import let_accounts_through
+    from jupyterhub.app import JupyterHub
+
+    from hepcourse.config import load_settings
+    from hepcourse.launcher import prepare
+
+    roster = write("roster.yaml", "instructors: [prof]\nfacilitators: [ta]\nstudents: [alice]\n")
+    path = write("settings.yaml", f"roster: {roster}\nhub: {{state_dir: state}}\n{settings}")
+    monkeypatch.setenv("HEPCOURSE_SETTINGS", str(path))
+    if prepared:
+        let_accounts_through(path.parent)          # a root hub's grader account reaches its state
+        prepare(load_settings())
+    app = JupyterHub()
+    app.load_config_file(str(HUB_CONFIG))
+    return app.config
+
+
+def disk_tree(folder: Path) -> dict:
+    """Every path below ``folder`` with its mode and modification time (the test's own settings
+    and roster, which load_hub_config() writes again, aside)."""
+    return {p: (p.stat().st_mode, p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))
+            if p.name not in ("settings.yaml", "roster.yaml")}
+
+
 def course_kernel_env(monkeypatch) -> None:
     """Environment for kernels that run course notebooks: ci data, no display, and an equal share
     of the CPUs per xdist worker (torch and BLAS threads oversubscribing the cores run the

@@ -56,8 +56,8 @@ def test_malformed_roster(write):
 
 
 def test_unknown_mode(write):
-    result = run_cli("hepcourse", "hub", "--mode", "kubernetes", env={"HEPCOURSE_SETTINGS": str(settings(write))})
-    assert_clear_error(result, "mode: 'kubernetes' is not one of ['local', 'docker', 'slurm'] (from $HEPCOURSE_MODE)")
+    result = run_cli("hepcourse", "hub", "--mode", "nomad", env={"HEPCOURSE_SETTINGS": str(settings(write))})
+    assert_clear_error(result, "mode: 'nomad' is not one of ['local', 'docker', 'slurm', 'kubernetes'] (from $HEPCOURSE_MODE)")
 
 
 def test_port_in_use(write):
@@ -113,6 +113,7 @@ def test_config_docs_lists_every_setting_and_every_environment_variable():
     assert used <= set(ENVIRONMENT), f"not listed in hepcourse.environment: {sorted(used - set(ENVIRONMENT))}"
     out = run_cli("hepcourse", "config", "docs").stdout
     assert "grading.sandbox.file_size" in out and all(name in out for name in ENVIRONMENT)
+    assert "kubernetes.profiles[].name  (required)" in out and "kubernetes.profiles[].mig  (default: '')" in out
 
 
 def test_output_into_a_pipe_that_closes_early_is_no_error():

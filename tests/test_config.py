@@ -36,7 +36,7 @@ def test_settings_file_from_environment(write):
 @pytest.mark.parametrize(
     "text, env, expected",
     [
-        ("mode: kubernetes\n", {}, "mode: 'kubernetes' is not one of ['local', 'docker', 'slurm']"),
+        ("mode: nomad\n", {}, "mode: 'nomad' is not one of ['local', 'docker', 'slurm', 'kubernetes']"),
         ("slurm: {gpus: 2}\n", {}, "slurm.gpus: 2 is not of type 'string'"),
         ("slurm: {time: 'a week'}\n", {}, "slurm.time: 'a week' is not allowed: Wall-time limit"),
         ("", {"HEPCOURSE_MODE": "k8s"}, "(from $HEPCOURSE_MODE)"),

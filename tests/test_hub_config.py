@@ -8,33 +8,11 @@ from types import SimpleNamespace
 
 import docker
 import pytest
-from hubdriver import let_accounts_through
-from jupyterhub.app import JupyterHub
-from support import HUB_CONFIG, REPO
+from support import REPO
+from support import disk_tree as tree
+from support import load_hub_config as load
 
-from hepcourse.config import load_settings
-from hepcourse.launcher import prepare
 from hepcourse.spawners import CourseDockerSpawner
-
-
-def load(monkeypatch, write, settings: str, prepared: bool = True):
-    """The hub's configuration as JupyterHub loads it, after the launcher's prepare step."""
-    roster = write("roster.yaml", "instructors: [prof]\nfacilitators: [ta]\nstudents: [alice]\n")
-    path = write("settings.yaml", f"roster: {roster}\nhub: {{state_dir: state}}\n{settings}")
-    monkeypatch.setenv("HEPCOURSE_SETTINGS", str(path))
-    if prepared:
-        let_accounts_through(path.parent)          # a root hub's grader account reaches its state
-        prepare(load_settings())
-    app = JupyterHub()
-    app.load_config_file(str(HUB_CONFIG))
-    return app.config
-
-
-def tree(folder: Path) -> dict:
-    """Every path below ``folder`` with its mode and modification time (the test's own settings
-    and roster, which load() writes again, aside)."""
-    return {p: (p.stat().st_mode, p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))
-            if p.name not in ("settings.yaml", "roster.yaml")}
 
 
 def test_loading_the_configuration_changes_nothing_on_disk(monkeypatch, write, tmp_path):
@@ -208,7 +186,7 @@ def test_unimportable_authenticator_is_a_clear_error(monkeypatch, write):
 def test_bad_settings_exit_with_a_message_not_a_traceback(monkeypatch, write):
     with pytest.raises(SystemExit) as exc:
         load(monkeypatch, write, "mode: swarm\n", prepared=False)
-    assert "mode: 'swarm' is not one of ['local', 'docker', 'slurm']" in str(exc.value.code)
+    assert "mode: 'swarm' is not one of ['local', 'docker', 'slurm', 'kubernetes']" in str(exc.value.code)
 
 
 def test_local_servers_never_share_a_port(monkeypatch):

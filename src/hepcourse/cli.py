@@ -1,6 +1,7 @@
 """``hepcourse``: the facilitators' command line.
 
-    hepcourse hub [--mode local|docker|slurm] [--port N]   start the hub (what `make run` does)
+    hepcourse hub [--mode local|docker|slurm|kubernetes] [--port N]
+                                                     start the hub (what `make run` does)
     hepcourse check                                  validate settings, roster and the data folder
     hepcourse class prestart [--users USER...]       start the students' servers before a lecture
     hepcourse config docs                            every setting, its default and meaning
@@ -9,6 +10,7 @@
     hepcourse data list|generate|fetch|verify|path   the course datasets
     hepcourse grade build|release|collect|autograde|feedback|export|status
                                                      the homework cycle (nbgrader)
+    hepcourse k8s values [--settings FILE] [-o FILE] zero-to-jupyterhub's values.yaml from the settings
     hepcourse seminar push MODULE                    a fresh seminar notebook in every home
     hepcourse state backup [FILE] | restore FILE     the course's state in one archive
 """
@@ -56,10 +58,13 @@ def _config_docs(args) -> int:
             if "properties" in sub:
                 yield from walk(sub, name + ".")
             else:
-                yield name, sub.get("default"), " ".join(sub.get("description", "").split())
+                given = "required" if key in schema.get("required", []) else f"default: {sub.get('default')!r}"
+                yield name, given, " ".join(sub.get("description", "").split())
+                if "properties" in sub.get("items", {}):   # a list of objects: their keys
+                    yield from walk(sub["items"], name + "[].")
 
-    for name, default, text in walk(load_schema("settings")):
-        print(f"{name}  (default: {default!r})\n    {text}")
+    for name, given, text in walk(load_schema("settings")):
+        print(f"{name}  ({given})\n    {text}")
     print("\nEnvironment variables:")
     for name, text in ENVIRONMENT.items():
         print(f"{name}\n    {text}")
@@ -83,6 +88,37 @@ def _content_slides(args) -> int:
         if mark_slides(notebook):
             nbformat.write(notebook, path)
             print(f"{path}: slide breaks set")
+    return 0
+
+
+def _k8s_values(args) -> int:
+    from pathlib import Path
+
+    import yaml
+
+    from .config import load_settings
+    from .kubernetes import CHART_VERSION, values
+    from .roster import load_roster
+
+    class Dumper(yaml.SafeDumper):
+        def ignore_aliases(self, data):  # each value written out, never as &id001 / *id001
+            return True
+
+    settings = load_settings(args.settings)
+    text = (f"# zero-to-jupyterhub (chart {CHART_VERSION}) values of the course's servers, from "
+            f"{settings['_file']} by `hepcourse k8s values`\n"
+            + yaml.dump(values(settings, load_roster(settings["roster"])), Dumper=Dumper, sort_keys=False))
+    if not args.output:
+        sys.stdout.write(text)
+        return 0
+    path = Path(args.output)
+    try:  # private: it may hold passwords or an OAuth client secret (auth)
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        path.write_text(text)
+    except OSError as err:
+        raise UserError(f"{path}: cannot write ({err.strerror})") from None
+    print(f"{path}: zero-to-jupyterhub values (helm upgrade --install ... --values {path})", file=sys.stderr)
     return 0
 
 
@@ -195,7 +231,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hepcourse", description="ML-for-HEP course platform")
     sub = p.add_subparsers(dest="command", required=True)
     hub = sub.add_parser("hub", help="start the course hub")
-    hub.add_argument("--mode", help="local, docker or slurm (default: from settings)")
+    hub.add_argument("--mode", help="local, docker, slurm or kubernetes (default: from settings)")
     hub.add_argument("--port", type=int, help="public port (default: from settings)")
     hub.set_defaults(func=_hub)
     sub.add_parser("check", help="validate settings, roster and the data folder").set_defaults(func=_check)
@@ -226,6 +262,11 @@ def parser() -> argparse.ArgumentParser:
     cmd.add_argument("--users", nargs="+", metavar="USER", help="default: every student on the roster")
     cmd.add_argument("--timeout", type=float, default=900, help="seconds to wait for all of them (default: 900)")
     cmd.set_defaults(func=_class_prestart)
+    k8s = sub.add_parser("k8s", help="Kubernetes (mode: kubernetes)").add_subparsers(dest="what", required=True)
+    cmd = k8s.add_parser("values", help="zero-to-jupyterhub's values.yaml for the course's servers")
+    cmd.add_argument("--settings", metavar="FILE", help="default: $HEPCOURSE_SETTINGS or hub/settings.yaml")
+    cmd.add_argument("-o", "--output", metavar="FILE", help="write it here (private, mode 600); default: stdout")
+    cmd.set_defaults(func=_k8s_values)
     seminar = sub.add_parser("seminar", help="live seminars").add_subparsers(dest="what", required=True)
     cmd = seminar.add_parser("push", help="copy a module's notebook into every student's home (never over their own)")
     cmd.add_argument("module", help="e.g. 04_neural_nets")

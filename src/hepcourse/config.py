@@ -58,7 +58,10 @@ def read_yaml(path: Path) -> object:
 
 
 def fill_defaults(value: object, schema: dict) -> object:
-    """Return ``value`` with the schema's defaults filled in for missing object keys."""
+    """Return ``value`` with the schema's defaults filled in for missing object keys, also in
+    the objects of a list (kubernetes.profiles)."""
+    if schema.get("type") == "array" and isinstance(value, list) and "items" in schema:
+        return [fill_defaults(item, schema["items"]) for item in value]
     if schema.get("type") == "object" and isinstance(value, dict):
         value = dict(value)
         for key, sub in schema.get("properties", {}).items():
@@ -140,7 +143,9 @@ def check_data_folder(settings: dict) -> str:
     """The shared dataset folder as the users' servers will see it: a one-line state, or a
     ConfigError saying what is wrong and how to fill it. In local mode a missing folder is made
     at start (files are generated on first use); docker mode mounts it, so it must exist and be
-    readable by the users' uids (others: r-x on it and on every folder above it)."""
+    readable by the users' uids (others: r-x on it and on every folder above it), as must slurm
+    mode's jobs. Kubernetes servers read kubernetes.datasets_claim instead: only the hub (its
+    grading) reads data.dir."""
     folder = Path(settings["data"]["dir"])
     fill = "fill it with `make data` (the course datasets, generated offline)"
     if not folder.exists():
@@ -151,7 +156,7 @@ def check_data_folder(settings: dict) -> str:
         raise ConfigError(f"data.dir: {folder} is not a folder: point data.dir at the datasets' folder and {fill}")
     if not os.access(folder, os.R_OK | os.X_OK):
         raise ConfigError(f"data.dir: {folder} cannot be read by the hub's user")
-    if settings["mode"] != "local":
+    if settings["mode"] in ("docker", "slurm"):
         closed = [p for p in (folder, *folder.parents) if p.stat().st_mode & 0o005 != 0o005]
         if closed:
             raise ConfigError(f"data.dir: {folder} cannot be read by the users' containers (their own uids): "
@@ -160,14 +165,30 @@ def check_data_folder(settings: dict) -> str:
     return f"{folder}: {files} dataset files" if files else f"{folder}: empty; {fill}"
 
 
-def check_mode_tools(settings: dict) -> None:
-    """ConfigError unless the mode's own tools are on the hub's PATH (slurm: the Slurm client)."""
+def check_mode_tools(settings: dict, env=os.environ) -> None:
+    """ConfigError unless the mode's own tools are there: the Slurm client on the hub's PATH
+    (slurm); a cluster to talk to (kubernetes: the hub's pod's service account, or a kubeconfig),
+    looked for, never contacted."""
     if settings["mode"] == "slurm" and not shutil.which("sbatch"):
         raise ConfigError("mode: slurm needs Slurm's commands (sbatch, squeue, scancel) on the hub's PATH: "
                           "install the cluster's Slurm client (Debian: slurm-client)")
+    if settings["mode"] == "kubernetes" and not env.get("KUBERNETES_SERVICE_HOST"):
+        kubeconfigs = env.get("KUBECONFIG") or str(Path(env.get("HOME") or "~", ".kube", "config"))
+        if not any(Path(p).expanduser().is_file() for p in kubeconfigs.split(os.pathsep) if p):
+            raise ConfigError(f"mode: kubernetes needs a cluster: run the hub in a pod of it (its service account), "
+                              f"or give it a kubeconfig (none at {kubeconfigs}; $KUBECONFIG names another). "
+                              "`hepcourse k8s values` writes the values of zero-to-jupyterhub's chart instead")
+
+
+def activity_interval(settings: dict) -> int:
+    """Seconds between the servers' activity reports and between the culler's looks: a tenth of
+    ``hub.idle_timeout``, at most 300 (hub/jupyterhub_config.py says why)."""
+    timeout = settings["hub"]["idle_timeout"]
+    return max(1, min(300, timeout // 10)) if timeout else 300
 
 
 def hub_api_port(settings: dict) -> int:
-    """The hub API's port: ``hub.api_port``, else the public port + 1 (local) or 8081 (docker)."""
+    """The hub API's port: ``hub.api_port``, else the public port + 1 (local) or 8081 (the other
+    modes, whose servers reach it over the network)."""
     hub = settings["hub"]
     return hub["api_port"] or (hub["port"] + 1 if settings["mode"] == "local" else 8081)

@@ -6,7 +6,7 @@ from __future__ import annotations
 ENVIRONMENT = {
     # Whoever runs the hub or a command.
     "HEPCOURSE_SETTINGS": "the settings file (default: hub/settings.yaml of the checkout)",
-    "HEPCOURSE_MODE": "overrides the setting mode (local, docker, slurm)",
+    "HEPCOURSE_MODE": "overrides the setting mode (local, docker, slurm, kubernetes)",
     "HEPCOURSE_PORT": "overrides the setting hub.port",
     "HEPCOURSE_STATE_DIR": "overrides the setting hub.state_dir (the systemd unit: /var/lib/hepcourse)",
     "HEPCOURSE_DATA_DIR": "the shared data folder (the hub sets it for every user from data.dir)",

@@ -25,6 +25,10 @@ def homes(settings: dict, users: list[str]) -> list[Home]:
         return [Home(u, root / u if (root / u).is_dir() else None) for u in users]
     if settings["mode"] == "slurm":
         return [Home(u, _account_home(u)) for u in users]
+    if settings["mode"] == "kubernetes":
+        raise UserError("mode: kubernetes: the homes are the cluster's volume claims "
+                        f"({settings['kubernetes']['home_claim']}), which this command cannot reach; "
+                        "a notebook added to the course image reaches every home at the next server start")
     import docker
     from docker.errors import NotFound
 
