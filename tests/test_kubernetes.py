@@ -21,6 +21,7 @@ from hepcourse.config import ConfigError, check_mode_tools, load_settings
 from hepcourse.errors import UserError
 from hepcourse.homes import homes
 from hepcourse.kubernetes import CHART_VERSION
+from hepcourse.uids import uid_of
 
 # The oldest API the chart supports (its kubeVersion: >=1.28) and the newest the validator has.
 K8S_VERSIONS = ["1.28.0", "1.37.0"]
@@ -109,7 +110,7 @@ def test_student_pod_manifest_without_cluster(monkeypatch, write, no_cluster):
     assert "nvidia.com/gpu" not in notebook["resources"]["limits"]          # the CPU profile: the default
     assert notebook["resources"]["limits"]["memory"] == 8 * GIB and notebook["resources"]["requests"]["memory"] == 2 * GIB
     assert notebook["securityContext"] == {
-        "runAsUser": 1000, "runAsGroup": 1000, "runAsNonRoot": True, "allowPrivilegeEscalation": False,
+        "runAsUser": uid_of("alice", load_settings()["hub"]["state_dir"]), "runAsGroup": 1000, "runAsNonRoot": True, "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
     assert pod["spec"]["securityContext"] == {"fsGroup": 1000}
     mounted = mounts(pod)
@@ -134,7 +135,9 @@ def test_facilitator_pod_manifest_without_cluster(monkeypatch, write, no_cluster
     built = validated(manifests(c, "ta"))
     assert built["pvc"]["metadata"]["name"] == "hepcourse-home-ta"           # a home of their own
     assert mounts(built["pod"])["/home/jovyan"]["claim"] == {"claimName": "hepcourse-home-ta"}
-    assert container(built["pod"])["securityContext"]["runAsUser"] == 1000   # no more rights than a student
+    # A uid of their own, not root's or a student's: the exchange tells their files apart.
+    state = load_settings()["hub"]["state_dir"]
+    assert container(built["pod"])["securityContext"]["runAsUser"] == uid_of("ta", state) != uid_of("alice", state)
     assert built["pod"]["metadata"]["labels"]["hub.jupyter.org/username"] == "ta"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from .auth import SHARED_PASSWORD
 from .config import ConfigError, activity_interval
 from .roster import Roster
+from .uids import uid_of
 
 # The zero-to-jupyterhub chart whose keys values() writes (its schema: tests/data/z2jh-4.4.0).
 CHART_VERSION = "4.4.0"
@@ -96,7 +97,9 @@ def spawner_traits(settings: dict) -> dict:
     traits = {
         "image": k8s["image"],
         "cmd": CMD,
-        "uid": k8s["uid"],
+        # Each user's own uid (hepcourse.uids), as in docker mode: the exchange tells students'
+        # files apart by owner. (The chart's hub takes one fixed uid: values() below.)
+        "uid": lambda spawner: uid_of(spawner.user.name, settings["hub"]["state_dir"]),
         "gid": k8s["gid"],
         "fs_gid": k8s["fs_gid"],
         "allow_privilege_escalation": False,

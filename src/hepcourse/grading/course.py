@@ -80,7 +80,7 @@ class Course:
 
         config.GuardedRelease.account = config.AccountReleaseFeedback.account = runs_as(self.settings)
         config.ExportApp.plugin_class = "hepcourse.grading.export.NotesExport"
-        if self.settings["mode"] == "docker":     # users have their own uids (hepcourse.uids)
+        if self.settings["mode"] in ("docker", "kubernetes"):    # users have their own uids (hepcourse.uids)
             config.VerifiedCollect.uid_registry = self.settings["hub"]["state_dir"]
         # A grade cell the student deleted comes back from the gradebook (and scores 0).
         config.OverwriteCells.add_missing_cells = True
