@@ -14,7 +14,7 @@ export HEPCOURSE_DATA_DIR ?= $(CURDIR)/.cache/data
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 NOTEBOOKS := $(wildcard modules/*/*.ipynb)
 
-.PHONY: help run test test-browser test-containers test-images test-slurm images postgres test-fast data bench-hub bench-class bench-data bench-grade bench-thresholds bench-gpu lint strip lock venv clean wipe-dev-state
+.PHONY: help run test test-browser test-containers test-images test-slurm images postgres test-fast data bench-hub bench-class bench-data bench-grade bench-thresholds bench-gpu bench-modules bench-hub-scale lint strip lock venv clean wipe-dev-state
 
 help:
 	@echo "make run        start the course hub (local mode; PORT=8001 MODE=docker to override)"
@@ -29,9 +29,11 @@ help:
 	@echo "make bench-hub  hub start, cold spawn and warm login-to-lab times"
 	@echo "make bench-class N=50  a class logging in at once, cold and prestarted, next to the machine's floor (MODE=docker: containers of the course image)"
 	@echo "make bench-data dataset generation rates next to bare Pythia"
-	@echo "make bench-grade sandboxed parallel autograde vs serial nbgrader (40 submissions; IMAGE=... adds containers)"
+	@echo "make bench-grade sandboxed parallel autograde vs serial nbgrader, and as root Slurm jobs on a one-node cluster (40 submissions; IMAGE=... adds containers)"
 	@echo "make bench-thresholds  graded thresholds vs trivial answers over 10 held-out draws (course scale, about an hour)"
 	@echo "make bench-gpu  training-step time CPU vs GPU (modules 04 and 05; skips without CUDA)"
+	@echo "make bench-modules  memory, CPU and GPU of each notebook's kernel (SCALE=course; MODULE=04_neural_nets for one)"
+	@echo "make bench-hub-scale  the hub alone with 100, 500 and 1000 students logged in"
 	@echo "make lint       ruff"
 	@echo "make strip      clear outputs from the course notebooks, set the lectures' slide breaks"
 	@echo "make lock       re-resolve requirements.lock from pyproject.toml"
@@ -135,6 +137,12 @@ bench-data: $(STAMP)
 
 bench-grade: $(STAMP)
 	$(BIN)/python bench/bench_grade.py $(if $(IMAGE),--image $(IMAGE))
+
+bench-modules: $(STAMP)
+	$(BIN)/python bench/bench_modules.py --scale $(SCALE) $(MODULE)
+
+bench-hub-scale: $(STAMP) $(PROXY)
+	$(BIN)/python bench/bench_hub_scale.py
 
 bench-thresholds: $(STAMP)
 	$(BIN)/python bench/bench_thresholds.py $(HOMEWORK)

@@ -9,16 +9,11 @@ from __future__ import annotations
 import copy
 import os
 import shutil
-import sys
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
-# jsonschema imports rfc3987_syntax, when installed, only to check the "iri" string format,
-# which our schemas never use; that import compiles a grammar for ~2 s in every process.
-sys.modules.setdefault("rfc3987_syntax", None)
 import jsonschema
+import yaml
 
 from .errors import UserError
 
