@@ -43,10 +43,10 @@ class Sampler(threading.Thread):
 
     def __init__(self, pid: int):
         super().__init__(daemon=True)
-        self.root, self.peak, self.cpu, self._stop = psutil.Process(pid), 0, 0.0, threading.Event()
+        self.root, self.peak, self.cpu, self.done = psutil.Process(pid), 0, 0.0, threading.Event()
 
     def run(self) -> None:
-        while not self._stop.wait(0.1):
+        while not self.done.wait(0.1):
             try:
                 tree = [self.root, *self.root.children(recursive=True)]
             except psutil.NoSuchProcess:
@@ -62,7 +62,7 @@ class Sampler(threading.Thread):
             self.peak, self.cpu = max(self.peak, rss), max(self.cpu, cpu)
 
     def stop(self) -> None:
-        self._stop.set()
+        self.done.set()
         self.join()
 
 

@@ -119,19 +119,21 @@ def homework() -> nbformat.NotebookNode:
     return nb
 
 
-VARIANTS = {"audit": True, "verdicts-alone": False, "broker": True, "slurm": True}
+VARIANTS = {"audit": True, "verdicts-alone": False, "broker": True, "slurm": True, "slurm-broker": True}
 
 
-@pytest.fixture(scope="module", params=[pytest.param(v, marks=pytest.mark.slurm) if v == "slurm" else v for v in VARIANTS])
+@pytest.fixture(scope="module", params=[pytest.param(v, marks=pytest.mark.slurm) if v.startswith("slurm") else v
+                                        for v in VARIANTS])
 def course(request, tmp_path_factory, ci_data):
     """The course, with the static audit (as courses run) or without it (the verdicts outside the
     kernel must hold on their own), or graded as a root hub's formgrader grades: by the grader
     account, whose kernels the grading broker starts; or each submission a job of a real
-    one-node Slurm cluster (grading.executor: slurm, make test-slurm)."""
+    one-node Slurm cluster (grading.executor: slurm, make test-slurm), run by root or, for the
+    grader account, by the broker."""
     audit = VARIANTS[request.param]
     root = tmp_path_factory.mktemp("hostile")
     cluster = ""
-    if request.param == "slurm":
+    if request.param.startswith("slurm"):
         cluster = request.getfixturevalue("slurm_cluster")
         cluster = f"  executor: slurm\n  slurm: {{partition: {cluster.partition}, memory: 1500M}}\n"
     (root / "modules" / ASSIGNMENT).mkdir(parents=True)
@@ -148,7 +150,7 @@ def course(request, tmp_path_factory, ci_data):
         env.setenv("HEPCOURSE_SCALE", "ci")
         course = Course(load_settings(root / "settings.yaml"))
         course.build()
-        if request.param != "broker":
+        if not request.param.endswith("broker"):
             yield course
             return
         env.setenv("HEPCOURSE_SETTINGS", str(root / "settings.yaml"))
@@ -314,10 +316,13 @@ def test_hostile_class(course, request):
     place(course, "edited-verdict", edited)
     place(course, "honest-2", submission(course, **HONEST))          # graded after the daemon's worker
 
-    outcomes = grade(course, through_broker=request.node.callspec.params["course"] == "broker")
+    outcomes = grade(course, through_broker=request.node.callspec.params["course"].endswith("broker"))
     record(course, ASSIGNMENT, list(outcomes.values()))
     print(json.dumps({s: (o.score, o.status, o.note) for s, o in outcomes.items()}, indent=1))
 
+    if request.node.callspec.params["course"].startswith("slurm"):     # each submission a job of root's
+        ran = request.getfixturevalue("slurm_cluster").run("squeue", "--states=all", "-h", "-o", "%j %u").stdout
+        assert {f"grade-{ASSIGNMENT}-{student} root" for student in outcomes} <= set(ran.splitlines()), ran
     assert len(ATTACKS) >= 30
     assert outcomes["blank"].score == 0
     assert outcomes["honest-1"].score == outcomes["honest-2"].score == 20, outcomes

@@ -3,6 +3,10 @@ submission's notebook is a job of its own. The hostile class of test_hostile.py 
 way too (its `slurm` variant); here: the job's own limits and a job Slurm refuses."""
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
 
 import nbformat
 import pytest
@@ -10,6 +14,7 @@ from conftest import ASSIGNMENT, GOOD_ADD, GOOD_DOUBLE, answered, submit, tiny_h
 
 from hepcourse.config import load_settings
 from hepcourse.grading.autograde import autograde
+from hepcourse.grading.broker import BrokerError, brokered_job, work_dir
 from hepcourse.grading.course import Course
 from hepcourse.grading.slurmjobs import ClusterError, prepare_cluster
 
@@ -60,3 +65,25 @@ def test_cluster_grading_refuses_to_run_without_the_sandbox():
     settings = {"grading": {"executor": "slurm"}}
     with pytest.raises(ClusterError, match="always grades in the sandbox"):
         prepare_cluster(settings, sandbox=False)
+
+
+@pytest.mark.sandbox
+@pytest.mark.skipif(os.geteuid() != 0, reason="the broker's checks run as root")
+def test_the_broker_runs_a_job_only_from_the_accounts_folder_and_never_through_a_link(tmp_path):
+    course = cluster_course(tmp_path, "course", time="5")
+    broker = SimpleNamespace(settings=course.settings, uid=os.getuid(), gid=os.getgid())
+    work = work_dir(course.settings)
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        outside = tmp_path / "elsewhere"
+        outside.mkdir()
+        with pytest.raises(BrokerError, match="must lie in"):
+            brokered_job(broker, {"folder": str(outside), "inputs": "", "name": "grade-x"})
+        planted = Path(tempfile.mkdtemp(dir=work))
+        (planted / "submission.ipynb").symlink_to("/etc/shadow")     # root would read it for the account
+        with pytest.raises(FileNotFoundError):
+            brokered_job(broker, {"folder": str(planted), "inputs": "", "name": "grade-x"})
+        with pytest.raises(BrokerError, match="name"):
+            brokered_job(broker, {"folder": str(planted), "inputs": "", "name": "grade x; rm -rf /"})
+    finally:
+        shutil.rmtree(work.parent, ignore_errors=True)

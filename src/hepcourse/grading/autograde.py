@@ -66,7 +66,13 @@ def pipeline_config(settings: dict, confined: dict | None) -> Config:
     config.SeparateVerdicts.modules = config.AuditCells.modules = str(settings["content"]["source"])
     if on_cluster:
         config.SlurmExecute.settings = settings
-        config.SeparateVerdicts.inputs_root = str(job_root(settings))     # the nodes read them there
+        if os.geteuid() == 0:
+            config.SeparateVerdicts.inputs_root = str(job_root(settings))     # the nodes read them there
+        else:                        # the grader account: the broker copies them from its folder
+            from .broker import socket_path, work_dir
+
+            config.SlurmExecute.broker = str(socket_path(settings))
+            config.SeparateVerdicts.inputs_root = str(work_dir(settings))
         return config
     config.merge(execute_config(settings, confined))
     if confined and "broker" in confined:

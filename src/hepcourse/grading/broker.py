@@ -15,7 +15,9 @@ when it closes (the grader finished, or died) the sandbox goes with it.
 Protocol: one JSON object per line each way. ``{"op": "open"}`` -> ``{"workdir": ...}``;
 ``{"op": "start", "connection": {...}, "env": {...}}`` -> ``{"pid": ...}``;
 ``{"op": "poll"}`` -> ``{"returncode": null|int}``; ``{"op": "signal", "signum": 2|9|15}``
--> ``{}``. An error answers ``{"error": "..."}``.
+-> ``{}``; with ``grading.executor: slurm``, ``{"op": "job", "folder": ..., "inputs": ...,
+"name": ...}`` -> ``{"executed": bool, "said": "..."}`` (a submission's grading job, see
+:func:`brokered_job`). An error answers ``{"error": "..."}``.
 
 The client side is a jupyter_client kernel provisioner: nbgrader's Execute starts and stops
 kernels as usual and never knows they are somewhere else.
@@ -38,6 +40,7 @@ import stat
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -180,6 +183,45 @@ def copy_inputs(source: Path, dest: Path) -> Path:
     return dest
 
 
+def brokered_job(broker: Broker, request: dict) -> dict:
+    """``grading.executor: slurm`` for the grader account: a submission's notebook and held-out
+    features are copied from the account's folders (plain files only) into root's, the job runs
+    as root's (``slurmjobs.run_job``: the sandbox is built on the node), and the executed notebook
+    is written back into the account's folder as a new file of its own, never through a link."""
+    import nbformat
+
+    from .slurmjobs import job_root, run_job
+
+    settings = broker.settings
+    if settings["grading"]["executor"] != "slurm":
+        raise BrokerError("this course grades with grading.executor: local")
+    work = work_dir(settings).resolve()
+    folder, inputs, name = (Path(os.path.realpath(str(request.get("folder") or ""))), str(request.get("inputs") or ""),
+                            str(request.get("name") or ""))
+    if work not in folder.parents or (inputs and work not in Path(os.path.realpath(inputs)).parents):
+        raise BrokerError(f"a job's notebook and held-out inputs must lie in {work}")
+    if not re.fullmatch(r"[\w.-]{1,128}", name):
+        raise BrokerError("a job's name is 1 to 128 letters, digits, '.', '-' or '_'")
+    job_root(settings).mkdir(mode=0o711, parents=True, exist_ok=True)
+    copies = Path(tempfile.mkdtemp(prefix="copies-", dir=job_root(settings)))
+    try:
+        nb = nbformat.read(copy_inputs(folder, copies / "submission") / "submission.ipynb", 4)
+        held = str(copy_inputs(Path(inputs), copies / "inputs")) if inputs else ""
+        executed, said = run_job(settings, nb, held, name)
+    finally:
+        shutil.rmtree(copies, ignore_errors=True)
+    if executed is not None:
+        directory = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            fd = os.open("executed.ipynb", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=directory)
+        finally:
+            os.close(directory)
+        os.fchown(fd, broker.uid, broker.gid)
+        with os.fdopen(fd, "w") as out:
+            nbformat.write(executed, out)
+    return {"executed": executed is not None, "said": said}
+
+
 def kernel_log(path: Path, uid: int) -> str:
     """The end of a sandbox's kernel log, read as root from a folder its student code could
     write: only a plain file of the sandbox's own, never through a link."""
@@ -255,9 +297,11 @@ class Handler(socketserver.StreamRequestHandler):
                         answer = sandbox.poll()
                     elif op == "signal":
                         answer = sandbox.signal(request.get("signum"))
+                    elif op == "job":
+                        answer = brokered_job(self.server, request)
                     else:
                         answer = {"error": f"unknown operation {op!r}"}
-                except (BrokerError, ValueError, AttributeError) as err:
+                except (UserError, ValueError, AttributeError) as err:
                     answer = {"error": str(err)}
                 except Exception as err:  # the broker outlives a bad request
                     log.exception("grading broker: request failed")

@@ -9,6 +9,8 @@ network, the limits of ``grading.sandbox``), executes the notebook there and wri
 job's own time and memory come on top. A job that ends before its notebook does (its time limit,
 a node lost) scores 0 from the first cell, with Slurm's reason; a job that never started (srun
 refused it) fails the submission with that reason, which the facilitator sees, instead of a 0.
+The grader account (the formgrader, ``hepcourse grade`` as a facilitator) is not root: the
+grading broker runs its jobs (``broker.brokered_job``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import nbformat
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Dict
+from traitlets import Dict, Unicode
 
 from ..config import parse_size
 from ..errors import UserError
@@ -40,18 +42,19 @@ class ClusterError(UserError):
 
 
 def prepare_cluster(settings: dict, sandbox: bool) -> None:
-    """Make the jobs' folder; raise ClusterError unless this process can grade on the cluster:
-    root (the jobs build sandboxes), srun on the PATH, the sandbox on."""
+    """Make the jobs' folder; raise UserError unless this process can grade on the cluster: as
+    root (the jobs build sandboxes), or as the grader account through the grading broker; srun
+    on the PATH; the sandbox on."""
+    from .sandbox import check_available
+
     if not sandbox:
         raise ClusterError("grading.executor: slurm always grades in the sandbox (its jobs are root's): "
                            "leave grading.sandbox.enabled on, or grade with executor: local")
-    if os.geteuid() != 0:
-        raise ClusterError("grading.executor: slurm starts each submission as a job of root's, which builds the "
-                           "sandbox on its node: run `hepcourse grade autograde` as root (the formgrader's button "
-                           "grades only with executor: local)")
     if not shutil.which("srun"):
         raise ClusterError("grading.executor: slurm needs Slurm's srun on the PATH (Debian: slurm-client)")
-    job_root(settings).mkdir(mode=0o711, parents=True, exist_ok=True)
+    check_available(settings)        # root, or the broker's socket
+    if os.geteuid() == 0:
+        job_root(settings).mkdir(mode=0o711, parents=True, exist_ok=True)
 
 
 def job_root(settings: dict) -> Path:
@@ -68,30 +71,55 @@ def srun_command(settings: dict, folder: Path, name: str) -> list[str]:
             sys.executable, "-m", "hepcourse.grading.slurmjobs", str(folder)]
 
 
+def run_job(settings: dict, nb: nbformat.NotebookNode, inputs: str, name: str) -> tuple[nbformat.NotebookNode | None, str]:
+    """Run ``nb`` as a job of root's, the held-out features in the folder ``inputs``: (the executed
+    notebook, or None when the job ended first; what Slurm said). ClusterError when the job never
+    started."""
+    folder = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=job_root(settings)))        # 0700: root's alone
+    try:
+        nbformat.write(nb, folder / "submission.ipynb")
+        write_json(folder / "job.json", {"settings": settings, "inputs": inputs})
+        ran = subprocess.run(srun_command(settings, folder, name), capture_output=True, text=True,
+                             stdin=subprocess.DEVNULL, check=False)
+        said = _slurm_says(ran.stderr)
+        if not (folder / STARTED).exists():
+            raise ClusterError(f"the grading job {name} did not start: {said}")
+        executed = folder / "executed.ipynb"
+        return (nbformat.read(executed, 4) if executed.exists() else None), said
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 class SlurmExecute(NbGraderPreprocessor):
-    """The Execute step of ``executor: slurm``: the notebook runs in a job, this process waits."""
+    """The Execute step of ``executor: slurm``: the notebook runs in a job, this process waits.
+    Root runs the job itself; the grader account asks the grading broker to (``broker``)."""
 
     settings = Dict(help="the course settings (the jobs' resources, the sandbox of each job)").tag(config=True)
+    broker = Unicode("", help="the grading broker's socket (this process is not root)").tag(config=True)
 
     def preprocess(self, nb, resources):
         student, assignment = resources["nbgrader"]["student"], resources["nbgrader"]["assignment"]
-        folder = Path(tempfile.mkdtemp(prefix=f"{student}-", dir=job_root(self.settings)))        # 0700: root's alone
+        name, inputs = f"grade-{assignment}-{student}", os.environ.get(INPUTS_VAR, "")
+        executed, said = (self._through_broker(nb, inputs, name) if self.broker
+                          else run_job(self.settings, nb, inputs, name))
+        if executed is not None:
+            return executed, resources
+        reason = f"the grading job ended before the notebook did ({said}); cells from here on were not run"
+        self.log.error("%s: %s", student, reason)
+        lose_cells(nb.cells, reason)
+        return nb, resources
+
+    def _through_broker(self, nb, inputs: str, name: str):
+        from .broker import Connection, work_dir
+
+        folder = Path(tempfile.mkdtemp(prefix="job-", dir=work_dir(self.settings)))
+        connection = Connection(self.broker)
         try:
             nbformat.write(nb, folder / "submission.ipynb")
-            write_json(folder / "job.json", {"settings": self.settings, "inputs": os.environ.get(INPUTS_VAR, "")})
-            ran = subprocess.run(srun_command(self.settings, folder, f"grade-{assignment}-{student}"),
-                                 capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
-            said = _slurm_says(ran.stderr)
-            if not (folder / STARTED).exists():
-                raise ClusterError(f"the grading job of {student} did not start: {said}")
-            executed = folder / "executed.ipynb"
-            if executed.exists():
-                return nbformat.read(executed, 4), resources
-            reason = f"the grading job ended before the notebook did ({said}); cells from here on were not run"
-            self.log.error("%s: %s", student, reason)
-            lose_cells(nb.cells, reason)
-            return nb, resources
+            answer = connection.ask(op="job", folder=str(folder), inputs=inputs, name=name)
+            return (nbformat.read(folder / "executed.ipynb", 4) if answer["executed"] else None), answer["said"]
         finally:
+            connection.close()
             shutil.rmtree(folder, ignore_errors=True)
 
 
