@@ -12,6 +12,7 @@
                                                      the homework cycle (nbgrader)
     hepcourse k8s values [--settings FILE] [-o FILE] zero-to-jupyterhub's values.yaml from the settings
     hepcourse seminar push MODULE                    a fresh seminar notebook in every home
+    hepcourse seminar solutions MODULE               its worked answers (seminar_solutions.ipynb)
     hepcourse state backup [FILE] | restore FILE     the course's state in one archive
 """
 
@@ -160,7 +161,7 @@ def _seminar_push(args) -> int:
     if unknown:
         raise UserError(f"not on the roster: {', '.join(unknown)}")
     notebook = args.notebook if args.notebook.endswith(".ipynb") else f"{args.notebook}.ipynb"
-    rows = push(settings, args.module, notebook, users)
+    rows = push(settings, args.module, notebook, users, solutions=getattr(args, "solutions", False))
     print(table([list(r) for r in rows], ["user", "outcome", "file"]))
     beside = sum(r[1] == "beside" for r in rows)
     if beside:
@@ -273,6 +274,12 @@ def parser() -> argparse.ArgumentParser:
     cmd.add_argument("--notebook", default="seminar.ipynb", help="which notebook (default: seminar.ipynb)")
     cmd.add_argument("--users", nargs="+", metavar="USER", help="default: every student on the roster")
     cmd.set_defaults(func=_seminar_push)
+    cmd = seminar.add_parser("solutions", help="release a notebook's worked answers: <name>_solutions.ipynb in every "
+                             "student's home")
+    cmd.add_argument("module", help="e.g. 04_neural_nets")
+    cmd.add_argument("--notebook", default="seminar.ipynb", help="which notebook (default: seminar.ipynb)")
+    cmd.add_argument("--users", nargs="+", metavar="USER", help="default: every student on the roster")
+    cmd.set_defaults(func=_seminar_push, solutions=True)
     return p
 
 

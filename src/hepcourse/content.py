@@ -12,14 +12,20 @@ Merge rules follow nbgitpuller's:
 What was delivered is remembered in ``~/.hepcourse/delivered.json`` (path -> sha256).
 ``push`` delivers one file now (an instructor's "everyone open this"), to the same rules except
 that a student's own version is never renamed: the fresh copy lands beside it.
+
+Worked answers of a notebook's exercises sit between ``### BEGIN SOLUTION`` and ``### END
+SOLUTION`` lines, as in nbgrader's homework; students receive the notebook with each such region
+replaced by ``pass  # (your code here)`` (the scaffold around it stays), until the instructor releases
+the answers (``hepcourse seminar solutions``: the whole notebook as ``<name>_solutions.ipynb``).
 """
 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import os
-import shutil
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +34,10 @@ from .files import replacing, sha256_of, write_json
 from .locks import locked_folder
 
 MANIFEST = Path(".hepcourse") / "delivered.json"
+# nbgrader's solution delimiters (its ClearSolutions does the same for homework; importing nbgrader
+# costs every server start 2 s of CPU, so the seminars' regions are cut here).
+SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n.*?^[ \t]*### END SOLUTION[^\n]*(\n|$)", re.MULTILINE | re.DOTALL)
+STUB = "pass  # (your code here)"   # a statement: the region may be a function's whole body
 DEFAULT_EXCLUDE = ("homework*", ".ipynb_checkpoints", "__pycache__")
 
 
@@ -78,7 +88,8 @@ def _sync(source: Path, dest: Path, exclude) -> SyncReport:
 
     for rel, src in upstream.items():
         target = dest / rel
-        new_hash = sha256_of(src)
+        payload = deliverable(src)
+        new_hash = hashlib.sha256(payload).hexdigest()
         old_hash = delivered.get(rel)
         if not target.exists():
             (report.restored if old_hash else report.added).append(rel)
@@ -98,7 +109,7 @@ def _sync(source: Path, dest: Path, exclude) -> SyncReport:
             if current == new_hash:
                 continue
             report.updated.append(rel)
-        _copy(src, target)
+        _write(payload, target)
         delivered[rel] = new_hash
 
     for rel in sorted(set(delivered) - set(upstream)):
@@ -112,19 +123,21 @@ def _sync(source: Path, dest: Path, exclude) -> SyncReport:
     return report
 
 
-def push(src: str | Path, dest: str | Path, rel: str) -> tuple[str, str]:
-    """Deliver ``src`` to ``dest/rel`` now. Returns (outcome, path written, relative to dest):
-    ``added`` (absent, or deleted by the student), ``updated`` (the student's copy was untouched),
-    ``current`` (already this version) or ``beside`` (the student changed theirs: it stays, the
-    fresh copy is written next to it as ``name_<timestamp>.ext``)."""
+def push(src: str | Path, dest: str | Path, rel: str, solutions: bool = False) -> tuple[str, str]:
+    """Deliver ``src`` to ``dest/rel`` now (as students receive it, or with its worked answers:
+    ``solutions``). Returns (outcome, path written, relative to dest): ``added`` (absent, or
+    deleted by the student), ``updated`` (the student's copy was untouched), ``current`` (already
+    this version) or ``beside`` (the student changed theirs: it stays, the fresh copy is written
+    next to it as ``name_<timestamp>.ext``)."""
     src, dest = Path(src), Path(dest)
+    payload = src.read_bytes() if solutions else deliverable(src)
     with locked_folder(dest.parent / MANIFEST.parent):   # the user's server may deliver at the same time
-        return _push(src, dest, rel)
+        return _push(payload, dest, rel)
 
 
-def _push(src: Path, dest: Path, rel: str) -> tuple[str, str]:
+def _push(payload: bytes, dest: Path, rel: str) -> tuple[str, str]:
     delivered = _load_manifest(dest)
-    target, new_hash = dest / rel, sha256_of(src)
+    target, new_hash = dest / rel, hashlib.sha256(payload).hexdigest()
     current = sha256_of(target) if target.exists() else None
     if current is None:
         outcome = "added"
@@ -136,7 +149,7 @@ def _push(src: Path, dest: Path, rel: str) -> tuple[str, str]:
         target = target.with_name(f"{target.stem}_{time.strftime('%Y%m%d%H%M%S')}{target.suffix}")
         outcome = "beside"
     if outcome != "current":
-        _copy(src, target)
+        _write(payload, target)
     if outcome != "beside":
         delivered[rel] = new_hash
         _save_manifest(dest, delivered)
@@ -189,9 +202,24 @@ def _save_manifest(dest: Path, delivered: dict[str, str]) -> None:
     write_json(manifest_path, all_delivered)
 
 
-def _copy(src: Path, target: Path) -> None:
-    """Copy via a temporary file and rename, so a crash never leaves half a notebook."""
+def deliverable(src: Path) -> bytes:
+    """What a student receives of ``src``: a notebook without its worked answers (each solution
+    region replaced by a stub), any other file as it is."""
+    data = src.read_bytes()
+    if src.suffix != ".ipynb" or b"### BEGIN SOLUTION" not in data:
+        return data
+    notebook = json.loads(data)
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "code":
+            text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            cell["source"] = SOLUTION.sub(lambda m: f"{m.group(1)}{STUB}{m.group(2)}", text).splitlines(keepends=True)
+    # nbformat's own layout: indent 1, sorted keys, sources as lists of lines.
+    return (json.dumps(notebook, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+def _write(payload: bytes, target: Path) -> None:
+    """Write via a temporary file and rename, so a crash never leaves half a notebook."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with replacing(target) as tmp:
-        shutil.copyfile(src, tmp)
+        tmp.write_bytes(payload)
 

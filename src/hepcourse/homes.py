@@ -53,9 +53,11 @@ def _account_home(user: str) -> Path | None:
     return home if home.is_dir() else None
 
 
-def push(settings: dict, module: str, notebook: str, users: list[str]) -> list[tuple[str, str, str]]:
-    """Copy ``modules/<module>/<notebook>`` from the course into every user's ``~/modules``, never
-    over a copy the user changed. Returns (user, outcome, path) rows."""
+def push(settings: dict, module: str, notebook: str, users: list[str],
+         solutions: bool = False) -> list[tuple[str, str, str]]:
+    """Copy ``modules/<module>/<notebook>`` from the course into every user's ``~/modules`` as
+    students receive it, or with its worked answers as ``<name>_solutions.ipynb``
+    (``solutions``), never over a copy the user changed. Returns (user, outcome, path) rows."""
     source = Path(settings["content"]["source"]) / module / notebook
     if not source.is_file():
         known = ", ".join(m["name"] for m in content.module_index(settings["content"]["source"]))
@@ -65,8 +67,8 @@ def push(settings: dict, module: str, notebook: str, users: list[str]) -> list[t
         if home.path is None:
             rows.append((home.user, "no home yet", "delivered at first login"))
             continue
-        rel = f"{module}/{notebook}"
-        outcome, written = content.push(source, home.path / "modules", rel)
+        rel = f"{module}/{Path(notebook).stem}_solutions.ipynb" if solutions else f"{module}/{notebook}"
+        outcome, written = content.push(source, home.path / "modules", rel, solutions=solutions)
         owner = home.path.stat()
         for path in (home.path / "modules", home.path / "modules" / module, home.path / "modules" / written,
                      home.path / content.MANIFEST.parent, home.path / content.MANIFEST):
