@@ -205,6 +205,8 @@ c.Spawner.environment = {
     "HEPCOURSE_CONTENT_EXCLUDE": ":".join(settings["content"]["exclude"]),
     "HEPCOURSE_SCALE": settings["data"]["scale"],
     "JUPYTERHUB_ACTIVITY_INTERVAL": str(activity_interval(settings)),
+    # The course's staff get the seminars with their worked answers (students: scaffolds).
+    "HEPCOURSE_SOLUTIONS": lambda spawner: "1" if any(g.name == graders for g in spawner.user.groups) else "",
 }
 
 # The proxy's API on a free loopback port (JupyterHub's default, 8001, would make two hubs on

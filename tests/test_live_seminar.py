@@ -35,6 +35,14 @@ def share(host, mode):
     time.sleep(SeminarAuthorizer.refresh_seconds + 1)  # the server re-reads its shares this often
 
 
+def test_staff_present_the_worked_answers_students_get_the_scaffolds(prof, hub):
+    logged_in(hub, "alice", spawn=True)
+    seminar = "modules/03_trees/seminar.ipynb"
+    assert "### BEGIN SOLUTION" in (hub.homes / "prof" / seminar).read_text()
+    given = (hub.homes / "alice" / seminar).read_text()
+    assert "### BEGIN SOLUTION" not in given and "pass  # (your code here)" in given
+
+
 def test_students_cannot_share_their_server(prof, hub):
     alice = logged_in(hub, "alice", spawn=True)
     refused = alice.api("POST", "/shares/alice/", json={"user": "bob"})

@@ -73,6 +73,9 @@ def test_students_get_exercises_without_answers_until_the_solutions_are_released
         compile(cell.source, "cell", "exec")                # the scaffold runs, the answer is gone
     assert "sum(x)" not in (home / "modules" / "07_extra" / "seminar.ipynb").read_text()
     assert not content.sync(tmp_path / "modules", home / "modules").kept    # unchanged: not the student's edit
+    staff = tmp_path / "state" / "homes" / "prof"
+    content.sync(tmp_path / "modules", staff / "modules", solutions=True)
+    assert "sum(x)" in (staff / "modules" / "07_extra" / "seminar.ipynb").read_text()
 
     roster = write("roster.yaml", "instructors: [prof]\nstudents: [alice]\n")
     settings = write("settings.yaml", f"roster: {roster}\nhub:\n  state_dir: {tmp_path / 'state'}\n"

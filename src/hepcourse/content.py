@@ -71,16 +71,17 @@ def _excluded(name: str, patterns) -> bool:
     return name.startswith(".") or any(fnmatch.fnmatch(name, p) for p in patterns)
 
 
-def sync(source: str | Path, dest: str | Path, exclude=DEFAULT_EXCLUDE) -> SyncReport:
-    """Merge the course files under ``source`` into ``dest`` (e.g. ``~/modules``)."""
+def sync(source: str | Path, dest: str | Path, exclude=DEFAULT_EXCLUDE, solutions: bool = False) -> SyncReport:
+    """Merge the course files under ``source`` into ``dest`` (e.g. ``~/modules``): as students
+    receive them, or with the worked answers (``solutions``: the course's staff)."""
     source, dest = Path(source), Path(dest)
     if not source.is_dir():
         raise FileNotFoundError(f"course content folder {source} does not exist")
     with locked_folder(dest.parent / MANIFEST.parent):   # a seminar push may deliver at the same time
-        return _sync(source, dest, exclude)
+        return _sync(source, dest, exclude, solutions)
 
 
-def _sync(source: Path, dest: Path, exclude) -> SyncReport:
+def _sync(source: Path, dest: Path, exclude, solutions: bool) -> SyncReport:
     delivered = _load_manifest(dest)
     report = SyncReport()
     upstream = course_files(source, exclude)
@@ -88,7 +89,7 @@ def _sync(source: Path, dest: Path, exclude) -> SyncReport:
 
     for rel, src in upstream.items():
         target = dest / rel
-        payload = deliverable(src)
+        payload = src.read_bytes() if solutions else deliverable(src)
         new_hash = hashlib.sha256(payload).hexdigest()
         old_hash = delivered.get(rel)
         if not target.exists():

@@ -20,6 +20,7 @@ ENVIRONMENT = {
     "HEPCOURSE_EXCHANGE": "the nbgrader exchange folder",
     "HEPCOURSE_CONTENT": "the course folder that new homes get the modules from",
     "HEPCOURSE_CONTENT_EXCLUDE": "patterns (colon-separated) of files not copied into homes (content.exclude)",
+    "HEPCOURSE_SOLUTIONS": "1: the home gets the seminars with their worked answers (the hub sets it for staff)",
     # Set by the autograder in a graded kernel.
     "HEPCOURSE_GRADING_INPUTS": "the folder of the held-out features a graded kernel may read",
 }

@@ -28,7 +28,8 @@ def deliver_course(env=os.environ) -> None:
     exclude = [p for p in env.get("HEPCOURSE_CONTENT_EXCLUDE", "").split(":") if p] or None
     home = Path(env.get("HOME") or Path.home())
     try:
-        report = content.sync(source, home / "modules", exclude or content.DEFAULT_EXCLUDE)
+        report = content.sync(source, home / "modules", exclude or content.DEFAULT_EXCLUDE,
+                              solutions=env.get("HEPCOURSE_SOLUTIONS") == "1")
     except OSError as err:  # never block a student's server on a content problem
         print(f"hepcourse: course content not delivered: {err}", file=sys.stderr)
         return
