@@ -14,7 +14,7 @@ export HEPCOURSE_DATA_DIR ?= $(CURDIR)/.cache/data
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 NOTEBOOKS := $(wildcard modules/*/*.ipynb)
 
-.PHONY: help run test test-browser test-containers test-images test-slurm images postgres test-fast data bench-hub bench-class bench-data bench-grade bench-thresholds bench-gpu bench-modules bench-hub-scale lint strip lock venv clean wipe-dev-state
+.PHONY: help run test test-browser test-containers test-images test-slurm images postgres test-fast data bench-hub bench-class bench-data bench-grade bench-thresholds bench-gpu bench-modules bench-hub-scale course-check lint strip lock venv clean wipe-dev-state
 
 help:
 	@echo "make run        start the course hub (local mode; PORT=8001 MODE=docker to override)"
@@ -34,6 +34,7 @@ help:
 	@echo "make bench-gpu  training-step time CPU vs GPU (modules 04 and 05; skips without CUDA)"
 	@echo "make bench-modules  memory, CPU and GPU of each notebook's kernel (SCALE=course; MODULE=04_neural_nets for one)"
 	@echo "make bench-hub-scale  the hub alone with 100, 500 and 1000 students logged in"
+	@echo "make course-check  every number the course quotes, recomputed at course scale (build/course-check.md)"
 	@echo "make lint       ruff"
 	@echo "make strip      clear outputs from the course notebooks, set the lectures' slide breaks"
 	@echo "make lock       re-resolve requirements.lock from pyproject.toml"
@@ -143,6 +144,11 @@ bench-modules: $(STAMP)
 
 bench-hub-scale: $(STAMP) $(PROXY)
 	$(BIN)/python bench/bench_hub_scale.py
+
+# Every number the course quotes, recomputed by its notebooks at course scale (not part of make test).
+course-check: $(STAMP)
+	@start=$$(date +%s); $(BIN)/hepcourse content claims --scale $(SCALE) --out build/course-check.md $(MODULE); \
+	  rc=$$?; echo "course-check: $$(( $$(date +%s) - start )) s"; exit $$rc
 
 bench-thresholds: $(STAMP)
 	$(BIN)/python bench/bench_thresholds.py $(HOMEWORK)

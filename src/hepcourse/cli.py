@@ -6,6 +6,7 @@
     hepcourse class prestart [--users USER...]       start the students' servers before a lecture
     hepcourse config docs                            every setting, its default and meaning
     hepcourse content sync SOURCE DEST               deliver course files (nbgitpuller rules)
+    hepcourse content claims [MODULE...]             check every number the course quotes (claims.yaml)
     hepcourse content slides NOTEBOOK...             slide breaks (RISE) at the headings
     hepcourse data list|generate|fetch|verify|path   the course datasets
     hepcourse grade build|release|collect|autograde|feedback|export|status
@@ -90,6 +91,29 @@ def _content_slides(args) -> int:
             nbformat.write(notebook, path)
             print(f"{path}: slide breaks set")
     return 0
+
+
+def _content_claims(args) -> int:
+    from pathlib import Path
+
+    from .claims import check, table
+    from .config import load_settings
+
+    source = Path(load_settings()["content"]["source"])
+    modules = [Path(m) if Path(m).is_dir() else source / m for m in args.modules] or \
+        sorted(p for p in source.iterdir() if (p / "claims.yaml").exists())
+    missing = [str(m) for m in modules if not m.is_dir()]
+    if missing:
+        raise UserError(f"no such module: {', '.join(missing)} (modules are folders of {source})")
+    outcomes = check(modules, args.scale)
+    report = table(outcomes, args.scale)
+    print(report)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(report)
+    failed = [o for o in outcomes if not o.ok]
+    print(f"{len(outcomes) - len(failed)} of {len(outcomes)} quoted numbers hold at {args.scale} scale", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _k8s_values(args) -> int:
@@ -243,6 +267,12 @@ def parser() -> argparse.ArgumentParser:
     sync.add_argument("source")
     sync.add_argument("dest")
     sync.set_defaults(func=_content_sync)
+    claims = content.add_parser("claims", help="run the notebooks and check every number the course quotes "
+                                "(each module's claims.yaml)")
+    claims.add_argument("modules", nargs="*", help="module folders or names (default: every module with claims)")
+    claims.add_argument("--scale", default="course", choices=["ci", "course", "full"])
+    claims.add_argument("--out", metavar="FILE", help="also write the table here (markdown)")
+    claims.set_defaults(func=_content_claims)
     slides = content.add_parser("slides", help="slide breaks (RISE) at a notebook's headings")
     slides.add_argument("notebooks", nargs="+", metavar="NOTEBOOK")
     slides.set_defaults(func=_content_slides)
