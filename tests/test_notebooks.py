@@ -2,13 +2,12 @@
 every committed notebook is free of outputs."""
 
 import subprocess
-import time
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
 from support import REPO, course_kernel_env
+
+from hepcourse.notebookcheck import check
 
 NOTEBOOKS = sorted((REPO / "modules").glob("*/*.ipynb"))
 IDS = [str(p.relative_to(REPO / "modules")) for p in NOTEBOOKS]
@@ -23,17 +22,13 @@ def test_every_module_has_a_notebook_folder():
 @pytest.mark.notebooks
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_notebook_executes(path, record_property, monkeypatch, ci_data):
+    """Through `hepcourse content check`, which names the cause of a failure."""
     course_kernel_env(monkeypatch)
-    nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=300, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
-    started = time.monotonic()
-    try:
-        client.execute()
-    except CellExecutionError as err:
-        pytest.fail(f"{path.relative_to(REPO)} failed:\n{err}", pytrace=False)
-    finally:
-        record_property("notebook_seconds", time.monotonic() - started)
+    report = check(path, timeout=300)
+    record_property("notebook_seconds", report.seconds)
+    if not report.ok:
+        pytest.fail(f"{path.relative_to(REPO)} failed at code cell {report.cell}: {report.cause}\n{report.detail}",
+                    pytrace=False)
 
 
 def tracked_notebooks():

@@ -7,6 +7,7 @@
     hepcourse config docs                            every setting, its default and meaning
     hepcourse content sync SOURCE DEST               deliver course files (nbgitpuller rules)
     hepcourse content claims [MODULE...]             check every number the course quotes (claims.yaml)
+    hepcourse content check NOTEBOOK...              does it run here, and if not, why
     hepcourse content slides NOTEBOOK...             slide breaks (RISE) at the headings
     hepcourse data list|generate|fetch|verify|path   the course datasets
     hepcourse grade build|release|collect|autograde|feedback|export|status
@@ -114,6 +115,20 @@ def _content_claims(args) -> int:
     failed = [o for o in outcomes if not o.ok]
     print(f"{len(outcomes) - len(failed)} of {len(outcomes)} quoted numbers hold at {args.scale} scale", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _content_check(args) -> int:
+    from pathlib import Path
+
+    from .notebookcheck import check
+
+    missing = [n for n in args.notebooks if not Path(n).is_file()]
+    if missing:
+        raise UserError(f"no such notebook: {', '.join(missing)}")
+    reports = [check(Path(n), timeout=args.timeout) for n in args.notebooks]
+    print(table([[r.notebook, "ran to the end" if r.ok else "failed", r.cell or "", r.cause, f"{r.seconds:.0f}"]
+                 for r in reports], ["notebook", "result", "cell", "cause", "seconds"]))
+    return 0 if all(r.ok for r in reports) else 1
 
 
 def _k8s_values(args) -> int:
@@ -267,6 +282,11 @@ def parser() -> argparse.ArgumentParser:
     sync.add_argument("source")
     sync.add_argument("dest")
     sync.set_defaults(func=_content_sync)
+    checks = content.add_parser("check", help="run notebooks in the course environment: did each run, and if "
+                                "not, why (a missing package, a removed API, a blocked download, GPU-only code)")
+    checks.add_argument("notebooks", nargs="+", metavar="NOTEBOOK")
+    checks.add_argument("--timeout", type=int, default=600, help="seconds a cell may run (default 600)")
+    checks.set_defaults(func=_content_check)
     claims = content.add_parser("claims", help="run the notebooks and check every number the course quotes "
                                 "(each module's claims.yaml)")
     claims.add_argument("modules", nargs="*", help="module folders or names (default: every module with claims)")

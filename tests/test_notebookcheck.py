@@ -1,0 +1,51 @@
+"""`hepcourse content check`: notebooks brought from elsewhere, run in a real kernel, each failure
+named by its cause (the six modules' own run goes through the same check: test_notebooks.py)."""
+
+import nbformat
+import pytest
+import torch
+from nbformat.v4 import new_code_cell, new_notebook
+from support import run_cli
+
+CASES = {
+    "fine": ["x = 1", "print(x + 1)"],
+    "missing-package": ["import math", "import nosuchpackage_hepcourse_xyz"],
+    "removed-numpy": ["import numpy as np", "np.zeros(3, dtype=np.float)"],
+    "removed-pandas": ["import pandas as pd", "pd.DataFrame({'a': [1]}).append({'a': 2}, ignore_index=True)"],
+    "blocked-download": ["import urllib.request",
+                         "urllib.request.urlretrieve('http://opendata.example.invalid/higgs.root', 'higgs.root')"],
+    "gpu-only": ["import torch", "x = torch.zeros(3).cuda()"],
+    "blank-exercise": ["def efficiency(passed, total):\n    raise NotImplementedError()", "efficiency(3, 4)"],
+}
+CAUSES = {
+    "missing-package": "missing package: nosuchpackage_hepcourse_xyz (not in the course environment",
+    "removed-numpy": "removed API: NumPy 1.24 removed np.float: use the builtin float",
+    "removed-pandas": "removed API: pandas 2 removed DataFrame.append: use pd.concat",
+    "blocked-download": "blocked download: http://opendata.example.invalid/higgs.root cannot be reached",
+    "gpu-only": "GPU-only code",
+    "blank-exercise": "an exercise left blank",
+}
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the GPU-only case runs on a GPU")
+def test_each_failure_is_named_by_its_cause_and_its_cell(tmp_path):
+    paths = []
+    for name, cells in CASES.items():
+        path = tmp_path / f"{name}.ipynb"
+        nbformat.write(new_notebook(cells=[new_code_cell(c) for c in cells]), path)
+        paths.append(str(path))
+    out = run_cli("hepcourse", "content", "check", *paths, timeout=600)
+    assert out.returncode == 1, out.stderr
+    rows = {line.split()[0].rsplit("/", 1)[-1].removesuffix(".ipynb"): line for line in out.stdout.splitlines()[2:]}
+    assert "ran to the end" in rows["fine"]
+    for name, cause in CAUSES.items():
+        assert cause in rows[name], rows[name]
+        assert rows[name].split()[2] == "2", rows[name]            # the second code cell failed
+
+
+def test_all_running_exits_zero_and_a_wrong_path_is_a_clear_error(tmp_path):
+    path = tmp_path / "ok.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("1 + 1")]), path)
+    assert run_cli("hepcourse", "content", "check", str(path)).returncode == 0
+    out = run_cli("hepcourse", "content", "check", str(tmp_path / "nope.ipynb"))
+    assert out.returncode == 2 and "no such notebook" in out.stderr and "Traceback" not in out.stderr
