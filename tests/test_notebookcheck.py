@@ -16,6 +16,12 @@ CASES = {
                          "urllib.request.urlretrieve('http://opendata.example.invalid/higgs.root', 'higgs.root')"],
     "gpu-only": ["import torch", "x = torch.zeros(3).cuda()"],
     "blank-exercise": ["def efficiency(passed, total):\n    raise NotImplementedError()", "efficiency(3, 4)"],
+    "placeholder": ["import numpy as np", "x = <your code here>"],
+    "wget-then-read": ["!wget -q http://opendata.example.invalid/higgs_sample.csv",
+                       "import pandas as pd\npd.read_csv('higgs_sample.csv')"],
+    "course-dataset": ["import pandas as pd", "pd.read_csv('HIGGS.csv.gz')"],
+    "xgboost-2": ["import numpy as np\nfrom xgboost import XGBClassifier",
+                  "XGBClassifier(n_estimators=2).fit(np.zeros((4, 2)), [0, 1, 0, 1], eval_metric='auc')"],
 }
 CAUSES = {
     "missing-package": "missing package: nosuchpackage_hepcourse_xyz (not in the course environment",
@@ -24,6 +30,10 @@ CAUSES = {
     "blocked-download": "blocked download: http://opendata.example.invalid/higgs.root cannot be reached",
     "gpu-only": "GPU-only code",
     "blank-exercise": "an exercise left blank",
+    "placeholder": "an exercise left blank",
+    "wget-then-read": "blocked download: an earlier cell fetches http://opendata.example.invalid/higgs_sample.csv",
+    "course-dataset": "it is the course dataset 'higgs': hepcourse.data.path('higgs', 'HIGGS.csv.gz')",
+    "xgboost-2": "removed API: XGBoost 2 moved eval_metric from fit() to the XGBClassifier / XGBRegressor constructor",
 }
 
 
@@ -49,3 +59,13 @@ def test_all_running_exits_zero_and_a_wrong_path_is_a_clear_error(tmp_path):
     assert run_cli("hepcourse", "content", "check", str(path)).returncode == 0
     out = run_cli("hepcourse", "content", "check", str(tmp_path / "nope.ipynb"))
     assert out.returncode == 2 and "no such notebook" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_each_run_is_in_a_scratch_copy_of_the_notebooks_folder(tmp_path):
+    path = tmp_path / "writes.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell(
+        "import os\nassert not os.path.exists('left-by-an-earlier-run')\nopen('left-by-an-earlier-run', 'w').write('x')")]),
+        path)
+    for _ in range(2):                     # the second run would fail if the first one's file stayed
+        assert run_cli("hepcourse", "content", "check", str(path)).returncode == 0
+    assert not (tmp_path / "left-by-an-earlier-run").exists()

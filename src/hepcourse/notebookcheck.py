@@ -9,42 +9,76 @@ this machine cannot make (and from where), code written for a GPU only, an exerc
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 # Import names whose distribution is called otherwise.
 DISTRIBUTIONS = {"sklearn": "scikit-learn", "cv2": "opencv-python", "PIL": "pillow", "yaml": "pyyaml",
-                 "skimage": "scikit-image", "mpl_toolkits": "matplotlib", "ROOT": "ROOT (not on PyPI)",
-                 "tensorflow": "tensorflow", "keras": "keras", "uproot3": "uproot3"}
+                 "skimage": "scikit-image", "mpl_toolkits": "matplotlib"}
 
 # Removed APIs met in older HEP/ML notebooks: (pattern in the error, what replaced it).
 REMOVED = [
+    (r"No module named 'uproot3'", ("uproot3 does not work with NumPy 2: port to uproot 5 "
+                                    "(uproot.open(path)[tree].arrays(library='pd'))")),
     (r"module 'numpy' has no attribute '(float|int|bool|object|complex|str)'",
      "NumPy 1.24 removed np.{0}: use the builtin {0}, or a sized NumPy type (np.float64, np.int64)"),
     (r"module 'numpy' has no attribute 'asscalar'", "NumPy removed np.asscalar: use a.item()"),
-    (r"'DataFrame' object has no attribute 'append'", "pandas 2 removed DataFrame.append: use pd.concat([df, other])"),
-    (r"'Series' object has no attribute 'iteritems'", "pandas 2 removed Series.iteritems: use .items()"),
-    (r"'DataFrame' object has no attribute 'iteritems'", "pandas 2 removed DataFrame.iteritems: use .items()"),
+    (r"module 'numpy' has no attribute '(product|cumproduct)'", "NumPy 2 removed np.{0}: use np.prod / np.cumprod"),
+    (r"module 'numpy' has no attribute 'in1d'", "NumPy 2.4 removed np.in1d: use np.isin"),
+    (r"module 'numpy' has no attribute 'trapz'", "NumPy 2.4 removed np.trapz: use np.trapezoid"),
+    (r"`np\.(\w+)` was removed in the NumPy 2.0 release\. ([^\n]*)", "NumPy 2.0 removed np.{0}: {1}"),
+    (r"'(DataFrame|Series)' object has no attribute 'append'", "pandas 2 removed {0}.append: use pd.concat([a, b])"),
+    (r"'(DataFrame|Series)' object has no attribute 'iteritems'", "pandas 2 removed {0}.iteritems: use .items()"),
+    (r"'DataFrame' object has no attribute 'applymap'", "pandas 3 removed DataFrame.applymap: use DataFrame.map"),
+    (r"unexpected keyword argument 'delim_whitespace'", "pandas 3 removed delim_whitespace: use sep=r'\\s+'"),
+    (r"HalvingGridSearchCV is experimental|HalvingRandomSearchCV is experimental",
+     "`from sklearn.model_selection import *` fails since scikit-learn 1.9: import the names you use"),
     (r"cannot import name 'plot_roc_curve'", "scikit-learn 1.2 removed plot_roc_curve: use RocCurveDisplay.from_estimator"),
     (r"cannot import name 'plot_confusion_matrix'",
      "scikit-learn 1.2 removed plot_confusion_matrix: use ConfusionMatrixDisplay.from_estimator"),
-    (r"cannot import name 'load_boston'", "scikit-learn 1.2 removed load_boston: use fetch_california_housing"),
+    (r"load_boston", "scikit-learn 1.2 removed load_boston: use fetch_california_housing"),
+    (r"unexpected keyword argument 'base_estimator'", "scikit-learn 1.4 renamed base_estimator to estimator"),
+    (r"Got 'deviance' instead", "scikit-learn 1.3 renamed loss='deviance' to loss='log_loss'"),
+    (r"OneHotEncoder.__init__\(\) got an unexpected keyword argument 'sparse'",
+     "scikit-learn 1.4 renamed OneHotEncoder(sparse=) to sparse_output="),
+    (r"unexpected keyword argument 'squared'",
+     "scikit-learn 1.6 removed mean_squared_error(squared=False): use root_mean_squared_error"),
     (r"No module named 'sklearn.cross_validation'", "sklearn.cross_validation is now sklearn.model_selection"),
     (r"No module named 'sklearn.externals.joblib'", "sklearn.externals.joblib is gone: import joblib"),
+    (r"cannot import name 'six' from 'sklearn.externals'", "sklearn.externals.six is gone: import six, or drop it"),
     (r"No module named 'awkward1'", "awkward1 is now awkward (version 2: import awkward as ak)"),
-    (r"'(\w+)' is not a valid package style", "matplotlib 3.6 renamed the seaborn styles: use 'seaborn-v0_8-...'"),
+    (r"module 'awkward' has no attribute 'to_pandas'", "awkward 2 removed ak.to_pandas: use ak.to_dataframe"),
+    (r"'(seaborn[\w-]*)' is not a valid package style",
+     "matplotlib 3.6 renamed the seaborn styles: '{0}' is now 'seaborn-v0_8...' (plt.style.available lists them)"),
+    (r"module 'matplotlib.cm' has no attribute 'get_cmap'",
+     "matplotlib 3.9 removed cm.get_cmap: use matplotlib.colormaps[name]"),
+    (r"unexpected keyword argument 'normed'", "matplotlib removed hist(normed=): use density=True"),
+    (r"fit\(\) got an unexpected keyword argument '(eval_metric|early_stopping_rounds|callbacks)'",
+     "XGBoost 2 moved {0} from fit() to the XGBClassifier / XGBRegressor constructor"),
     (r"unexpected keyword argument 'use_label_encoder'", "XGBoost 2 dropped use_label_encoder: remove it"),
     (r"has no attribute 'lazyarrays'", "uproot 4+ has no lazyarrays: use uproot.dask or tree.arrays()"),
+    (r"unexpected keyword argument 'namedecode'", "uproot 4+ decodes names itself: drop namedecode"),
 ]
 GPU_ONLY = re.compile(r"Torch not compiled with CUDA|no NVIDIA driver|CUDA driver initialization failed|"
-                      r"CUDA unavailable|No CUDA GPUs are available")
+                      r"CUDA unavailable|No CUDA GPUs are available|'gpu_hist'|"
+                      r"Attempting to deserialize object on a CUDA device|task_type.*GPU|No OpenCL device|"
+                      r"GPU Tree Learner was not enabled")
 NETWORK = re.compile(r"URLError|ConnectionError|NameResolutionError|gaierror|Name or service not known|"
-                     r"Temporary failure in name resolution|HTTPError|Network is unreachable|timed out")
-URL = re.compile(r"https?://[^\s'\"<>)]+")
+                     r"Temporary failure in name resolution|HTTPError|Network is unreachable|timed out|"
+                     r"ClientConnector|Cannot connect to host|Domain name not found")
+URL = re.compile(r"(?:https?|root)://[^\s'\"<>)]+")
+POOL = re.compile(r"HTTPS?ConnectionPool\(host='([^']+)'.*?url: (\S+?)\s*\(", re.DOTALL)
+# A blank exercise in other courses' notebooks: a placeholder where the code goes.
+PLACEHOLDER = re.compile(r"<\s*your code[^>]*>|#+\s*your code here|\bTODO\b", re.IGNORECASE)
+# Where a notebook would change the course's environment: the kernel's pip only pretends.
+KERNEL_ENV = {"PIP_DRY_RUN": "1", "PIP_NO_INPUT": "1"}
 
 
 @dataclass
@@ -58,7 +92,8 @@ class Report:
 
 
 def check(path: Path, timeout: int = 600, kernel: str = "python3") -> Report:
-    """Run ``path`` top to bottom in a fresh kernel (in its own folder); report the first failure."""
+    """Run ``path`` top to bottom in a fresh kernel, in a scratch copy of its folder (what one run
+    leaves never changes the next), and report the first failure."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
@@ -68,44 +103,72 @@ def check(path: Path, timeout: int = 600, kernel: str = "python3") -> Report:
         nb = nbformat.read(path, 4)
     except Exception as err:  # noqa: BLE001 - any unreadable file is a finding, not a crash
         return Report(str(path), False, None, f"not a notebook nbformat can read ({type(err).__name__}: {err})")
-    client = NotebookClient(nb, timeout=timeout, kernel_name=kernel, resources={"metadata": {"path": str(path.parent)}})
-    try:
-        client.execute()
-    except CellExecutionError as err:
-        cell = _failing_cell(nb)
-        return Report(str(path), False, cell, explain(err.ename, err.evalue, _source(nb, cell)),
-                      time.monotonic() - started, str(err)[-3000:])
-    except CellTimeoutError:
-        return Report(str(path), False, _failing_cell(nb) or None, f"a cell ran longer than {timeout} s",
-                      time.monotonic() - started)
-    except DeadKernelError:
-        return Report(str(path), False, _failing_cell(nb) or None,
-                      "the kernel died (out of memory, or a crash in compiled code)", time.monotonic() - started)
+    with tempfile.TemporaryDirectory(prefix="content-check-") as scratch:
+        folder = Path(shutil.copytree(path.parent, Path(scratch) / path.parent.name, symlinks=True))
+        client = NotebookClient(nb, timeout=timeout, kernel_name=kernel, resources={"metadata": {"path": str(folder)}})
+        try:
+            client.execute(env={**os.environ, **KERNEL_ENV})
+        except CellExecutionError as err:
+            cell = _failing_cell(nb)
+            return Report(str(path), False, cell, explain(err.ename, err.evalue, _sources(nb, cell), str(err)),
+                          time.monotonic() - started, str(err)[-3000:])
+        except CellTimeoutError:
+            return Report(str(path), False, _failing_cell(nb) or None, f"a cell ran longer than {timeout} s",
+                          time.monotonic() - started)
+        except DeadKernelError:
+            return Report(str(path), False, _failing_cell(nb) or None,
+                          "the kernel died (out of memory, or a crash in compiled code)", time.monotonic() - started)
     return Report(str(path), True, seconds=time.monotonic() - started)
 
 
-def explain(ename: str, evalue: str, source: str) -> str:
-    """The cause of a cell's error, in plain words."""
+def explain(ename: str, evalue: str, sources: list[str], detail: str = "") -> str:
+    """The cause of a cell's error, in plain words; ``sources``: the code cells up to the failing
+    one (the last), ``detail``: its traceback."""
     message = f"{ename}: {evalue}"
+    failing = sources[-1] if sources else ""
     for pattern, replacement in REMOVED:
         found = re.search(pattern, message)
         if found:
             return f"removed API: {replacement.format(*found.groups())}"
     if ename in ("ModuleNotFoundError", "ImportError") and "No module named" in evalue:
         name = re.search(r"No module named '([\w.]+)'", evalue).group(1).split(".")[0]
+        if name == "ROOT":
+            return "missing package: ROOT (not a pip package; the course reads ROOT files with uproot)"
         return f"missing package: {name} ({_availability(DISTRIBUTIONS.get(name, name))})"
     if GPU_ONLY.search(message) or (ename == "AssertionError" and "CUDA" in evalue):
-        return ("GPU-only code: it asks for CUDA, which this machine does not have; pick the device with "
-                "hepcourse.device.device() (or torch.cuda.is_available()) instead of .cuda() / 'cuda'")
-    if NETWORK.search(message):
-        urls = URL.findall(evalue) or URL.findall(source)
-        return f"blocked download: {urls[0] if urls else 'a network address'} cannot be reached from here; " \
-               "put the file into the shared data folder (or use the course's generated datasets)"
-    if ename == "NotImplementedError":
-        return "an exercise left blank (it raises NotImplementedError)"
-    if ename == "FileNotFoundError":
-        return f"a file it expects is not there: {evalue} (data shipped with the notebook, or downloaded earlier?)"
-    return message.splitlines()[0][:300]
+        return ("GPU-only code: it asks for a GPU, which this machine does not have; pick the device with "
+                "hepcourse.device.device() (torch: map_location= when loading; XGBoost: tree_method='hist')")
+    downloads = [url for source in sources for url in URL.findall(source)]
+    if NETWORK.search(message) or NETWORK.search(detail):
+        pool = POOL.search(message) or POOL.search(detail)
+        named = URL.findall(evalue) or URL.findall(detail) or ([f"https://{pool.group(1)}{pool.group(2)}"] if pool else [])
+        url = (named or URL.findall(failing) or downloads[-1:] or ["a network address"])[0]
+        return f"blocked download: {url} cannot be reached from here; {_data_hint(url)}"
+    if ename in ("FileNotFoundError", "OSError"):
+        fetched = [url for url in downloads if url.rstrip("/").rsplit("/", 1)[-1] in evalue]
+        if fetched or "received 0 bytes" in evalue:
+            url = fetched[-1] if fetched else "its source"
+            return f"blocked download: an earlier cell fetches {url}, which cannot be reached from here; {_data_hint(url)}"
+        return f"a file it expects is not there: {_short(evalue)} ({_data_hint(evalue)})"
+    if ename == "NotImplementedError" or (ename == "SyntaxError" and PLACEHOLDER.search(failing)):
+        return "an exercise left blank (a placeholder where the code goes)"
+    return _short(message)
+
+
+def _short(text: str) -> str:
+    return " ".join(text.split())[:300]
+
+
+def _data_hint(text: str) -> str:
+    """Where the file should come from: a course dataset's, or the shared data folder."""
+    from .data.cards import cards
+
+    for card in cards().values():
+        for filename, spec in card.data["files"].items():
+            if filename in text or (spec.get("url") and spec["url"] in text):
+                return (f"it is the course dataset {card.name!r}: hepcourse.data.path({card.name!r}, {filename!r}) "
+                        "(generated offline, `make data`)")
+    return "put the file into the shared data folder and read it from there"
 
 
 def _availability(distribution: str) -> str:
@@ -131,6 +194,7 @@ def _failing_cell(nb) -> int:
     return (executed[-1] + 1) if executed else 1
 
 
-def _source(nb, cell: int | None) -> str:
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    return code[cell - 1].source if cell and cell <= len(code) else ""
+def _sources(nb, cell: int | None) -> list[str]:
+    """The code cells up to the failing one."""
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    return code[:cell] if cell else code
