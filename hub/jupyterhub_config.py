@@ -66,7 +66,8 @@ c.JupyterHub.logo_file = str(HERE / "templates" / "logo.svg")
 c.JupyterHub.default_url = "/hub/home"
 c.JupyterHub.template_vars = {
     "course": course,
-    "course_modules": module_index(settings["content"]["source"]),
+    # Read at each page view: a module folder added to content.source shows without a restart.
+    "course_modules": lambda user: module_index(settings["content"]["source"]),
     "students": sorted(roster.students),
     "staff_group": graders,
     "action_scopes": {action: scope(action) for action in ACTIONS},

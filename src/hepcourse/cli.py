@@ -2,7 +2,7 @@
 
     hepcourse hub [--mode local|docker|slurm|kubernetes] [--port N]
                                                      start the hub (what `make run` does)
-    hepcourse check                                  validate settings, roster and the data folder
+    hepcourse check                                  validate settings, roster, the data and modules folders
     hepcourse class prestart [--users USER...]       start the students' servers before a lecture
     hepcourse config docs                            every setting, its default and meaning
     hepcourse content sync SOURCE DEST               deliver course files (nbgitpuller rules)
@@ -48,7 +48,18 @@ def _check(args) -> int:
         f"{len(roster.facilitators)} facilitators, {len(roster.students)} students"
     )
     print(f"data:     {data}")
+    print(f"modules:  {_modules_summary(settings['content']['source'])}")
     return 0
+
+
+def _modules_summary(source) -> str:
+    """The modules the course page lists, then each problem of the modules folder on a line."""
+    from .content import module_index, module_problems
+
+    modules = module_index(source)
+    homework = sum(m["homework"] for m in modules)
+    return "\n".join([f"{source}: {len(modules)} modules, {homework} with homework",
+                      *(f"  warning: {problem}" for problem in module_problems(source))])
 
 
 def _config_docs(args) -> int:
@@ -274,7 +285,7 @@ def parser() -> argparse.ArgumentParser:
     hub.add_argument("--mode", help="local, docker, slurm or kubernetes (default: from settings)")
     hub.add_argument("--port", type=int, help="public port (default: from settings)")
     hub.set_defaults(func=_hub)
-    sub.add_parser("check", help="validate settings, roster and the data folder").set_defaults(func=_check)
+    sub.add_parser("check", help="validate settings, roster, the data and modules folders").set_defaults(func=_check)
     config = sub.add_parser("config", help="settings reference").add_subparsers(dest="what", required=True)
     config.add_parser("docs", help="list every setting").set_defaults(func=_config_docs)
     content = sub.add_parser("content", help="course content").add_subparsers(dest="what", required=True)

@@ -157,19 +157,66 @@ def _push(payload: bytes, dest: Path, rel: str) -> tuple[str, str]:
     return outcome, target.relative_to(dest).as_posix()
 
 
+# A module is a folder ``NN_name`` (its number orders the course page; its name is the homework's
+# assignment id in nbgrader, which refuses spaces and other punctuation).
+MODULE_NAME = re.compile(r"^\d{2}_[A-Za-z0-9][A-Za-z0-9_-]*$")
+
+
+def module_folders(source: str | Path) -> list[Path]:
+    """The course's module folders under ``source``, in order (none when it does not exist)."""
+    folders = Path(source).iterdir() if Path(source).is_dir() else []
+    return sorted(p for p in folders if p.is_dir() and MODULE_NAME.match(p.name))
+
+
 def module_index(source: str | Path) -> list[dict]:
     """The course's modules for its landing page: folder name, title (the README's heading) and
     the notebooks students find in their home (homework comes through the Assignments tab).
     No folder, no modules: delivery reports a missing folder when a server starts."""
-    modules = []
-    folders = Path(source).iterdir() if Path(source).is_dir() else []
-    for folder in sorted(p for p in folders if p.is_dir() and p.name[:2].isdigit()):
-        readme = folder / "README.md"
-        heading = readme.read_text().splitlines()[0].lstrip("# ") if readme.exists() else folder.name
-        notebooks = [n.stem for n in sorted(folder.glob("*.ipynb")) if not n.name.startswith("homework")]
-        modules.append({"name": folder.name, "title": heading, "notebooks": notebooks,
-                        "homework": (folder / "homework.ipynb").exists()})
-    return modules
+    return [{"name": folder.name, "title": _title(folder), "notebooks": _notebooks(folder),
+             "homework": (folder / "homework.ipynb").exists()} for folder in module_folders(source)]
+
+
+def _title(folder: Path) -> str:
+    """The first heading of the module's README, else the folder's name."""
+    readme = folder / "README.md"
+    lines = readme.read_text(errors="replace").splitlines() if readme.is_file() else []
+    return next((line.lstrip("#").strip() for line in lines if line.startswith("#") and line.lstrip("#").strip()),
+                folder.name)
+
+
+def _notebooks(folder: Path) -> list[str]:
+    return [n.stem for n in sorted(folder.glob("*.ipynb")) if not n.name.startswith("homework")]
+
+
+def module_problems(source: str | Path) -> list[str]:
+    """What a facilitator should fix in the modules folder (nothing breaks: the course page and the
+    grade commands leave out what they cannot use), one sentence each."""
+    source = Path(source)
+    if not source.is_dir():
+        return [f"the modules folder {source} does not exist (content.source in the settings)"]
+    problems = []
+    for path in sorted(p for p in source.iterdir() if p.is_dir() and not _excluded(p.name, ("__pycache__",))):
+        if not MODULE_NAME.match(path.name):
+            problems.append(f"{path.name}: not a module folder name, so the course page and the grade commands leave "
+                            "it out: name it NN_name (two digits, an underscore, then letters, digits, _ or -), "
+                            "e.g. 07_graph_networks")
+    for folder in module_folders(source):
+        if not any(folder.glob("*.ipynb")):
+            problems.append(f"{folder.name}: no notebook (.ipynb) in the folder: the course page lists the module "
+                            "with nothing to open")
+        if _title(folder) == folder.name:
+            problems.append(f"{folder.name}: no README.md with a '# Title' line: the course page shows the folder's "
+                            "name instead")
+        problems += [f"{folder.name}/{notebook.name}: not a notebook (not JSON with cells): save it from JupyterLab "
+                     "again" for notebook in sorted(folder.glob("*.ipynb")) if not _is_notebook(notebook)]
+    return problems
+
+
+def _is_notebook(path: Path) -> bool:
+    try:
+        return isinstance(json.loads(path.read_bytes()).get("cells"), list)
+    except (ValueError, AttributeError):   # not JSON, or JSON that is not an object
+        return False
 
 
 SLIDE_LEVELS = {"# ": "slide", "## ": "slide", "### ": "subslide"}

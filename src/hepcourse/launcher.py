@@ -24,6 +24,7 @@ from .config import (
     hub_api_port,
     load_settings,
 )
+from .content import module_problems
 from .net import port_in_use
 from .prestart import make_token
 from .roster import load_roster
@@ -140,6 +141,8 @@ def run(mode: str | None = None, port: int | None = None) -> int:
     if port:
         env["HEPCOURSE_PORT"] = str(port)
     settings, roster = preflight(env)
+    for problem in module_problems(settings["content"]["source"]):
+        print(f"hepcourse: warning: {problem}", file=sys.stderr)
     prepare(settings)
     state = Path(settings["hub"]["state_dir"])
     cmd = [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)]

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 from ..cli import handler, table
@@ -20,15 +21,19 @@ if TYPE_CHECKING:
 
 
 def cmd_build(args) -> int:
+    from ..content import module_problems
+
     course = _course()
-    for assignment, release in course.build(args.assignments or None).items():
+    for problem in module_problems(course.modules):
+        warn(problem)
+    for assignment, release in course.build(args.assignments or None, warn).items():
         print(f"{assignment}: student version in {release}")
     return 0
 
 
 def cmd_release(args) -> int:
     course = _course()
-    course.release(args.assignment)
+    course.release(args.assignment, warn)
     print(f"{args.assignment}: released to {course.exchange}; students fetch it from the Assignments tab")
     return 0
 
@@ -116,6 +121,10 @@ def run(args) -> int:
         return globals()[f"cmd_{args.what}"](args)
     finally:
         account.hand_over(load_settings())
+
+
+def warn(message: str) -> None:
+    print(f"hepcourse: warning: {message}", file=sys.stderr)
 
 
 def _course() -> Course:

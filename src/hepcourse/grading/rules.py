@@ -10,7 +10,15 @@ from .audit import CODE_MAGICS
 RULES_KEY = "rules"
 
 
-def rules_markdown(settings: dict, refused: dict[str, str] | None = None) -> str:
+# Where points come from: the course's own homework (verdicts), or one graded by its tests in the kernel.
+OUTSIDE = """Points come from hidden checks that run **outside** your kernel, on what your code returns for
+hidden inputs and for held-out events whose labels your kernel never sees: train honestly,
+do not try to find the answers."""
+INSIDE = """Points come from the notebook's test cells (and hidden tests), run in your kernel after your
+code: a test cell scores if it runs without an error."""
+
+
+def rules_markdown(settings: dict, refused: dict[str, str] | None = None, in_kernel: bool = False) -> str:
     sandbox = settings["grading"]["sandbox"]
     magics = ", ".join(f"`%{name}`" for name in sorted(CODE_MAGICS | {"matplotlib", "pip"}))
     return f"""### How this homework is graded
@@ -28,9 +36,7 @@ The autograder runs your notebook top to bottom in a fresh kernel, with:
 | GPU | none: train on the CPU within the budgets above |
 | network | none |
 
-Points come from hidden checks that run **outside** your kernel, on what your code returns for
-hidden inputs and for held-out events whose labels your kernel never sees: train honestly,
-do not try to find the answers. A cell of yours is **not run** (and your feedback says why) if it
+{INSIDE if in_kernel else OUTSIDE} A cell of yours is **not run** (and your feedback says why) if it
 changes what the tests use: reassigning or patching imported modules, functions or classes
 (`np.allclose = ...`, `vars(np)[...]`, `__dict__`, `__setattr__`, `setattr` on a module or
 class), `get_ipython()`, `exec`, `eval`, `compile`, `__import__`, `importlib`, `builtins`,
@@ -39,10 +45,11 @@ display ones. Shell commands (`!ls`) are fine.
 """ + "".join(f"\nThis homework does not allow `{name}`: {why}.\n" for name, why in (refused or {}).items())
 
 
-def fill_rules(nb, settings: dict) -> bool:
-    """Write the rules into ``nb``'s rules cell; False if it has none."""
+def fill_rules(nb, settings: dict, in_kernel: bool = False) -> bool:
+    """Write the rules into ``nb``'s rules cell (``in_kernel``: its tests run in the kernel); False
+    if it has none."""
     cells = [cell for cell in nb.cells if cell.metadata.get("hepcourse", {}).get(RULES_KEY)]
     for cell in cells:
-        cell.source = rules_markdown(settings, nb.metadata.get("hepcourse", {}).get("refuse"))
+        cell.source = rules_markdown(settings, nb.metadata.get("hepcourse", {}).get("refuse"), in_kernel)
     return bool(cells)
 

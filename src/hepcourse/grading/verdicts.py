@@ -10,6 +10,11 @@ cell's handed-in answers (plain data) out of its outputs and runs the cell's ver
 the grading process, where no student code ever ran. A cell scores only if its kernel part
 raised nothing *and* every verdict passed; a verdict's failure (an ``AssertionError``, or any
 error on answers of the wrong form) becomes the cell's error output, which nbgrader scores 0.
+
+A notebook none of whose test cells has a verdict (an nbgrader homework from another course) is
+graded as nbgrader grades it: a test cell scores if it raised nothing in the kernel. Whether a
+notebook is one is read from the cells nbgrader restored from the gradebook, never from what a
+student submitted.
 """
 
 from __future__ import annotations
@@ -137,6 +142,7 @@ class SeparateVerdicts(NbGraderPreprocessor):
             if autograded(cell):
                 cell.source, verdicts[cell.metadata.nbgrader.grade_id] = split_verdicts(cell.source)
         resources["verdicts"] = verdicts
+        resources["tests_in_kernel"] = not any(verdicts.values())    # see check_judged
         folder = _inputs_folder(self.inputs_root)
         sets = heldout_sets(Path(self.modules), resources["nbgrader"]["assignment"]) if self.modules else {}
         for name, (_, features) in sets.items():
@@ -168,7 +174,8 @@ class JudgeAnswers(NbGraderPreprocessor):
             if any(out.output_type == "error" for out in cell.outputs):
                 continue                          # the kernel part failed: no points either way
             if not verdicts:
-                _fail(cell, "this test has no verdict outside the kernel, so it cannot award points")
+                if not resources.get("tests_in_kernel"):
+                    _fail(cell, "this test has no verdict outside the kernel, so it cannot award points")
                 continue
             if isinstance(answers, str):
                 _fail(cell, answers)
@@ -206,9 +213,12 @@ def _fail(cell, message: str) -> None:
                                      traceback=[f"AssertionError: {message}"]))
 
 
-def check_judged(nb, assignment: str) -> None:
-    """Refuse to build an assignment with a test cell that has no verdict."""
+def check_judged(nb, assignment: str) -> bool:
+    """Refuse to build a notebook some of whose test cells have a verdict and some not (those
+    could only score inside the kernel). True when none has one: its tests run in the kernel."""
+    tests = [cell.metadata.nbgrader.grade_id for cell in nb.cells if autograded(cell)]
     missing = unjudged_cells(nb)
-    if missing:
+    if missing and len(missing) < len(tests):
         raise GradingError(f"{assignment}: the test cells {', '.join(missing)} have no @verdict; "
                            "a test awards points only from a verdict run outside the student's kernel")
+    return bool(tests) and len(missing) == len(tests)
