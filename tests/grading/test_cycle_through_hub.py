@@ -79,6 +79,28 @@ def test_release_fetch_submit_collect_autograde_feedback_export(hub, tmp_path):
     assert all(rows[name]["status"] == "graded" for name in expected)
 
 
+def test_a_module_added_while_the_hub_runs_is_on_the_course_page(hub):
+    """A facilitator drops a module folder into the modules folder: the course page shows it at
+    the next view (title from its README, its notebooks, its homework), no restart."""
+    import shutil
+
+    from support import REPO
+
+    module = hub.workdir / "modules" / "07_nbgrader_ps1"
+    module.mkdir()
+    try:
+        (module / "README.md").write_text("# Module 7 — nbgrader's example problem set\n")
+        nbformat.write(nbformat.v4.new_notebook(), module / "lecture.ipynb")
+        shutil.copy(REPO / "tests" / "data" / "nbgrader-ps1" / "problem1.ipynb", module / "homework.ipynb")
+        page = logged_in(hub, "alice").http.get(f"{hub.url}/hub/home", timeout=60)
+        assert page.status_code == 200
+        row = page_text(page.text.split("Module 7")[1].split("</tr>")[0])
+        assert "nbgrader's example problem set" in row and "lecture" in row and "homework: Assignment List" in row
+        assert "lab/tree/modules/07_nbgrader_ps1/lecture.ipynb" in page.text.replace("%2F", "/")
+    finally:
+        shutil.rmtree(module)
+
+
 def test_formgrader_is_a_service_for_graders_only(hub):
     ta = logged_in(hub, "ta")
     page = ta.http.get(f"{hub.url}/services/formgrader/formgrader", timeout=60)
