@@ -41,12 +41,14 @@ def heldout_datasets(modules: Path) -> dict[str, dict[str, list[str]]]:
     """assignment -> {dataset its hidden tests grade on: fields withheld from the kernel beyond
     the card's ``truth``}, from ``hepcourse.heldout`` in the homework notebook's metadata: a
     list of dataset names, or a mapping of names to the extra fields withheld (shell patterns)."""
-    found = {}
-    for folder in module_folders(modules):
-        spec = _hepcourse_metadata(folder / "homework.ipynb").get("heldout", [])
-        if spec:
-            found[folder.name] = {name: [] for name in spec} if isinstance(spec, list) else spec
-    return found
+    found = {folder.name: heldout_of(modules, folder.name) for folder in module_folders(modules)}
+    return {assignment: sets for assignment, sets in found.items() if sets}
+
+
+def heldout_of(modules: Path, assignment: str) -> dict[str, list[str]]:
+    """What :func:`heldout_datasets` says of one assignment (reading its homework only)."""
+    spec = _hepcourse_metadata(modules / assignment / "homework.ipynb").get("heldout", [])
+    return {name: [] for name in spec} if isinstance(spec, list) else spec
 
 
 def refused_names(modules: Path, assignment: str) -> dict[str, str]:

@@ -34,7 +34,7 @@ from nbgrader.utils import is_grade, is_solution
 from traitlets import Unicode
 
 from .answers import INPUTS_VAR, MIME, decode, measured, write_table
-from .course import GradingError, heldout_datasets
+from .course import GradingError, heldout_of
 from .sandbox import work_root
 
 
@@ -114,7 +114,7 @@ def heldout_sets(modules: Path, assignment: str) -> dict:
     key = (str(modules), assignment)
     if key not in _inputs:
         _inputs[key] = {name: heldout_pair(name, assignment, withheld)
-                        for name, withheld in heldout_datasets(modules).get(assignment, {}).items()}
+                        for name, withheld in heldout_of(modules, assignment).items()}
     return _inputs[key]
 
 
