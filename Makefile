@@ -37,17 +37,19 @@ help:
 	@echo "make course-check  every number the course quotes, recomputed at course scale (build/course-check.md)"
 	@echo "make lint       ruff"
 	@echo "make strip      clear outputs from the course notebooks, set the lectures' slide breaks"
-	@echo "make lock       re-resolve requirements.lock from pyproject.toml"
+	@echo "make lock       re-resolve requirements.lock and requirements-dev.lock (hashes) from pyproject.toml"
 	@echo "make clean      remove build artefacts (.venv, build/, test-artifacts/); never course data"
 	@echo "make wipe-dev-state  delete the development hub's state and data (.state, .cache): says what"
 
-# The environment: Python 3.11 venv with the project installed against the lock file.
-# Re-run when pyproject.toml or requirements.lock change; rebuilt if .venv is not Python 3.11.
-$(STAMP): pyproject.toml requirements.lock
+# The environment: Python 3.11 venv with exactly the locked packages (hash-checked), then the project.
+# Re-run when pyproject.toml or a lock changes; rebuilt if .venv is not Python 3.11.
+$(STAMP): pyproject.toml requirements.lock requirements-dev.lock $(wildcard datasets/skhep-testdata/*.root)
 	@$(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null \
 	  || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --progress-bar off -c requirements.lock -e '.[dev]'
+	$(BIN)/python -m pip install --progress-bar off --require-hashes -r requirements.lock -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	images/testdata.sh $(BIN)/python datasets/skhep-testdata
 	@# Sandboxed kernels and the formgrader's account run this venv's interpreter: where Python
 	@# itself lies under a private home (pyenv in /root), they may pass through it (o+x: no listing).
 	@[ "$$(id -u)" != 0 ] || $(BIN)/python -c 'import os, sys, pathlib; 	  [print(f"letting other accounts pass through {p} to Python") or os.chmod(p, os.stat(p).st_mode | 0o001) 	   for p in pathlib.Path(sys.base_prefix).parents if not os.stat(p).st_mode & 0o001]'
@@ -179,14 +181,25 @@ strip: $(STAMP)
 	$(BIN)/jupyter nbconvert --log-level=WARN --clear-output --inplace $(NOTEBOOKS)
 	$(BIN)/hepcourse content slides $(wildcard modules/*/lecture.ipynb)
 
-# Resolve the direct dependencies afresh in a throw-away venv and pin every package.
+# Resolve pyproject.toml's dependencies with uv, from pip's own sources (this machine's mirrors and
+# wheel folder, as make venv installs), every file's hash pinned: requirements.lock the run time's
+# closure (all the course images install), requirements-dev.lock only what the extra dev adds to it.
+# A pin already in a lock is kept unless a change in pyproject.toml forces another.
+UV := build/lock-venv/bin/uv
+LOCK_FROM = $(foreach url,$(shell $(PYTHON) -m pip config get global.extra-index-url 2>/dev/null),--extra-index-url $(url)) \
+            $(foreach dir,$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null),--find-links $(dir))
+LOCK_FLAGS = --python build/lock-venv/bin/python --generate-hashes --no-strip-extras --index-strategy unsafe-best-match \
+             --custom-compile-command 'make lock' --quiet $(LOCK_FROM)
 lock:
 	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv
-	build/lock-venv/bin/python -m pip install --quiet --upgrade pip
-	build/lock-venv/bin/python -m pip install --quiet -e '.[dev]'
-	build/lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^hepcourse' > requirements.lock
+	build/lock-venv/bin/python -m pip install --quiet uv==0.13.9
+	$(UV) pip compile pyproject.toml $(LOCK_FLAGS) -o requirements.lock
+	$(UV) pip compile pyproject.toml --extra dev --constraint requirements.lock $(LOCK_FLAGS) \
+	  $$(sed -n 's/^\([A-Za-z0-9._-]*\)[=[].*/--no-emit-package \1/p' requirements.lock) -o requirements-dev.lock
+	@# uv lists every package it left out; that list is requirements.lock's own.
+	sed -i '/^# The following packages were excluded/,$$d' requirements-dev.lock
 	rm -rf build/lock-venv
-	@echo "requirements.lock: $$(wc -l < requirements.lock) pinned packages"
+	@echo "requirements.lock: $$(grep -c '^[A-Za-z]' requirements.lock) packages; requirements-dev.lock: $$(grep -c '^[A-Za-z]' requirements-dev.lock) more"
 
 # Build artefacts only: the environment, images' build context, test output. Never course data.
 clean:

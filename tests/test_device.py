@@ -49,3 +49,6 @@ def test_the_stack_report_imports_everything_and_says_where_torch_computes():
     assert [line.split()[0] for line in lines[:len(device_module.STACK)]] == device_module.STACK
     cuda = "torch.cuda.is_available(): False" if not torch.cuda.is_available() else "CUDA device 0:"
     assert any(line.startswith(cuda) for line in lines) and lines[-1].startswith("notebooks compute on: torch")
+    # torchvision only with CUDA torch (the CUDA image): there its compiled operators must run
+    vision = ": nms on cuda keeps boxes [0, 2]" if torch.version.cuda else ": not with CPU torch"
+    assert any(line.startswith("torchvision") and vision in line for line in lines), lines

@@ -69,3 +69,12 @@ def test_each_run_is_in_a_scratch_copy_of_the_notebooks_folder(tmp_path):
     for _ in range(2):                     # the second run would fail if the first one's file stayed
         assert run_cli("hepcourse", "content", "check", str(path)).returncode == 0
     assert not (tmp_path / "left-by-an-earlier-run").exists()
+
+
+def test_a_package_left_out_on_purpose_says_why_without_asking_the_registry():
+    from hepcourse.notebookcheck import LEFT_OUT, explain
+
+    for name in LEFT_OUT:
+        assert explain("ModuleNotFoundError", f"No module named '{name}'", [f"import {name}"]) == \
+            f"missing package: {name} ({LEFT_OUT[name]})"
+    assert "only" in explain("ModuleNotFoundError", "No module named 'torchvision.ops'", ["import torchvision.ops"])

@@ -52,9 +52,11 @@ if "OMP_NUM_THREADS" not in os.environ:
     torch.set_num_threads(cpu_budget())
 
 
-# What the course's notebooks import: an image that cannot import one of them is broken.
-STACK = ["numpy", "scipy", "pandas", "matplotlib", "mplhep", "sklearn", "xgboost", "torch", "uproot",
-         "awkward", "hist", "tqdm", "nbgrader", "jupyterlab", "hepcourse"]
+# What the course's notebooks, and HEP-ML material from elsewhere, import: an image that cannot
+# import one of them is broken (README: "The environment").
+STACK = ["numpy", "scipy", "pandas", "matplotlib", "mplhep", "seaborn", "plotly", "sklearn", "xgboost",
+         "lightgbm", "catboost", "torch", "uproot", "awkward", "hist", "iminuit", "pyhf", "particle",
+         "hepunits", "skhep_testdata", "tqdm", "nbgrader", "jupyterlab", "hepcourse"]
 
 
 def report() -> list[str]:
@@ -63,6 +65,7 @@ def report() -> list[str]:
     lines = [f"{name} {importlib.import_module(name).__version__}" for name in STACK]
     built = torch.version.cuda
     lines.append(f"torch built for CUDA {built}" if built else "torch built for the CPU only")
+    lines.append(_torchvision() if built else "torchvision: not with CPU torch (PyPI builds it for CUDA torch only)")
     if torch.cuda.is_available():
         lines += [f"CUDA device {i}: {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())]
     else:
@@ -72,6 +75,16 @@ def report() -> list[str]:
     lines.append(f"xgboost built with CUDA: {bool(xgboost.build_info().get('USE_CUDA'))}")
     lines.append(f"notebooks compute on: {describe()}")
     return lines
+
+
+def _torchvision() -> str:
+    """torchvision's version and its compiled operators at work (the CUDA image's; raises
+    ImportError where it is missing)."""
+    import torchvision
+
+    boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 11.0, 11.0], [50.0, 50.0, 60.0, 60.0]], device=device())
+    kept = torchvision.ops.nms(boxes, torch.tensor([0.9, 0.8, 0.7], device=device()), iou_threshold=0.5)
+    return f"torchvision {torchvision.__version__}: nms on {boxes.device.type} keeps boxes {kept.tolist()}"
 
 
 if __name__ == "__main__":

@@ -23,6 +23,15 @@ from pathlib import Path
 DISTRIBUTIONS = {"sklearn": "scikit-learn", "cv2": "opencv-python", "PIL": "pillow", "yaml": "pyyaml",
                  "skimage": "scikit-image", "mpl_toolkits": "matplotlib"}
 
+# Packages the course environment leaves out on purpose (README: "The environment"), and why.
+LEFT_OUT = {
+    "ROOT": "not a pip package; the course reads ROOT files with uproot",
+    **dict.fromkeys(["tensorflow", "keras"], "left out on purpose: the course's deep learning is PyTorch; "
+                                               "port the model to torch"),
+    "torchvision": ("in the CUDA image only: PyPI builds it for CUDA torch, and it does not import with the "
+                    "CPU torch here"),
+}
+
 # Removed APIs met in older HEP/ML notebooks: (pattern in the error, what replaced it).
 REMOVED = [
     (r"No module named 'uproot3'", ("uproot3 does not work with NumPy 2: port to uproot 5 "
@@ -132,8 +141,8 @@ def explain(ename: str, evalue: str, sources: list[str], detail: str = "") -> st
             return f"removed API: {replacement.format(*found.groups())}"
     if ename in ("ModuleNotFoundError", "ImportError") and "No module named" in evalue:
         name = re.search(r"No module named '([\w.]+)'", evalue).group(1).split(".")[0]
-        if name == "ROOT":
-            return "missing package: ROOT (not a pip package; the course reads ROOT files with uproot)"
+        if name in LEFT_OUT:
+            return f"missing package: {name} ({LEFT_OUT[name]})"
         return f"missing package: {name} ({_availability(DISTRIBUTIONS.get(name, name))})"
     if GPU_ONLY.search(message) or (ename == "AssertionError" and "CUDA" in evalue):
         return ("GPU-only code: it asks for a GPU, which this machine does not have; pick the device with "
