@@ -16,6 +16,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from support import disk_tree, load_hub_config, run_cli
+from traitlets.config import Config
 
 from hepcourse.config import ConfigError, check_mode_tools, load_settings
 from hepcourse.errors import UserError
@@ -52,16 +53,18 @@ def no_cluster(monkeypatch, tmp_path):
     load_config.cache_clear()
 
 
-def manifests(config, user: str, profile: str | None = None) -> dict:
-    """The pod and home claim manifests KubeSpawner would send for ``user`` (and the profile
-    they picked), serialized as its API client sends them, and their namespace."""
+def manifests(config, user: str, profile: str | None = None, groups: tuple[str, ...] = ()) -> dict:
+    """The pod and home claim manifests KubeSpawner would send for ``user`` (in JupyterHub's
+    ``groups``, and the profile they picked), serialized as its API client sends them, and their
+    namespace."""
     from jupyterhub.objects import Hub
     from kubespawner import KubeSpawner
 
     async def build():
         hub = Hub(ip=config.JupyterHub.hub_ip, port=config.JupyterHub.hub_port, base_url="/hub/",
                   connect_ip=config.JupyterHub.hub_connect_ip)
-        spawner = KubeSpawner(config=config, hub=hub, user=SimpleNamespace(name=user, id=1, url=f"/user/{user}/"))
+        spawner = KubeSpawner(config=config, hub=hub, user=SimpleNamespace(
+            name=user, id=1, url=f"/user/{user}/", groups=[SimpleNamespace(name=g) for g in groups]))
         spawner.user_options = {"profile": profile} if profile else {}
         await spawner.load_user_options()
         serialize = spawner.api.api_client.sanitize_for_serialization
@@ -122,6 +125,7 @@ def test_student_pod_manifest_without_cluster(monkeypatch, write, no_cluster):
     env = {e["name"]: e.get("value") for e in notebook["env"]}
     assert env["HEPCOURSE_DATA_DIR"] == "/srv/hepcourse/data" and env["HEPCOURSE_EXCHANGE"] == "/srv/nbgrader/exchange"
     assert env["JUPYTERHUB_API_URL"] == "http://hub:8081/hub/api"
+    assert env["HEPCOURSE_SOLUTIONS"] == ""                                  # a student gets the scaffolds
     pvc = built["pvc"]
     assert pvc["metadata"]["name"] == "hepcourse-home-alice"
     assert pvc["spec"]["resources"]["requests"]["storage"] == "10Gi" and pvc["spec"]["storageClassName"] == "fast-ssd"
@@ -132,13 +136,16 @@ def test_student_pod_manifest_without_cluster(monkeypatch, write, no_cluster):
 
 def test_facilitator_pod_manifest_without_cluster(monkeypatch, write, no_cluster):
     c = load_hub_config(monkeypatch, write, KUBERNETES)
-    built = validated(manifests(c, "ta"))
+    graders = f"formgrade-{load_settings()['course']['id']}"
+    built = validated(manifests(c, "ta", groups=(graders,)))
     assert built["pvc"]["metadata"]["name"] == "hepcourse-home-ta"           # a home of their own
     assert mounts(built["pod"])["/home/jovyan"]["claim"] == {"claimName": "hepcourse-home-ta"}
     # A uid of their own, not root's or a student's: the exchange tells their files apart.
     state = load_settings()["hub"]["state_dir"]
     assert container(built["pod"])["securityContext"]["runAsUser"] == uid_of("ta", state) != uid_of("alice", state)
     assert built["pod"]["metadata"]["labels"]["hub.jupyter.org/username"] == "ta"
+    env = {e["name"]: e.get("value") for e in container(built["pod"])["env"]}
+    assert env["HEPCOURSE_SOLUTIONS"] == "1"                                 # staff get the worked answers
 
 
 def test_gpu_profile_manifest_without_cluster(monkeypatch, write, no_cluster):
@@ -243,8 +250,19 @@ def test_k8s_values_fit_the_chart_and_carry_the_same_servers(monkeypatch, write,
     assert config["Authenticator"]["allowed_users"] == ["alice", "prof", "ta"]   # the roster, not the chart's dummy
     assert config["JupyterHub"]["authenticator_class"] == "shared-password"
     assert config["KubeSpawner"]["start_timeout"] == 600                         # settings' hub.config last
-    # The same servers as the course's own hub in kubernetes mode.
-    assert single["extraEnv"] == c.Spawner.environment
+    # The same servers as the course's own hub in kubernetes mode: the fixed environment, and
+    # the staff's worked answers by their group, which the chart's hub loads from the roster.
+    per_user = {name: value for name, value in c.Spawner.environment.items() if callable(value)}
+    assert single["extraEnv"] == {name: value for name, value in c.Spawner.environment.items() if name not in per_user}
+    graders = f"formgrade-{load_settings()['course']['id']}"
+    assert config["JupyterHub"]["load_groups"][graders] == ["prof", "ta"]
+    chart = Config()
+    chart.KubeSpawner.environment = dict(single["extraEnv"])
+    exec(values["hub"]["extraConfig"]["hepcourse"], {"c": chart})   # as the chart's hub runs it  # noqa: S102
+    for name, rule in per_user.items():
+        for groups in ([], [graders], ["instructors"]):
+            spawner = SimpleNamespace(user=SimpleNamespace(groups=[SimpleNamespace(name=g) for g in groups]))
+            assert chart.KubeSpawner.environment[name](spawner) == rule(spawner)
     assert single["profileList"] == c.KubeSpawner.profile_list
     assert config["KubeSpawner"]["container_security_context"] == c.KubeSpawner.container_security_context
     assert single["profileList"][1]["kubespawner_override"]["extra_resource_limits"] == {"nvidia.com/gpu": "1"}

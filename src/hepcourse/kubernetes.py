@@ -141,7 +141,8 @@ def chart_hub_config(settings: dict, roster: Roster) -> dict:
     auth, k8s = settings["auth"], settings["kubernetes"]
     config = {
         "JupyterHub": {"authenticator_class": auth["class"],
-                       "last_activity_interval": activity_interval(settings)},
+                       "last_activity_interval": activity_interval(settings),
+                       "load_groups": roster.groups(settings["course"]["id"])},   # nbgrader's, the staff's
         "Authenticator": {"allowed_users": sorted(roster.users), "admin_users": sorted(roster.instructors),
                           "allow_existing_users": False},
         "KubeSpawner": {"gid": k8s["gid"], "container_security_context": SECURITY_CONTEXT, "delete_pvc": False},
@@ -165,7 +166,9 @@ def values(settings: dict, roster: Roster) -> dict:
     """zero-to-jupyterhub's values.yaml for the course's servers (chart ``CHART_VERSION``)."""
     k8s, hub = settings["kubernetes"], settings["hub"]
     volumes, mounts = shared_volumes(k8s)
-    chart_hub = {"config": chart_hub_config(settings, roster), "db": {"type": "sqlite-pvc"}}
+    graders = f"formgrade-{settings['course']['id']}"
+    chart_hub = {"config": chart_hub_config(settings, roster), "db": {"type": "sqlite-pvc"},
+                 "extraConfig": {"hepcourse": SOLUTIONS.format(graders=graders)}}
     if hub["concurrent_spawn_limit"]:
         chart_hub["concurrentSpawnLimit"] = hub["concurrent_spawn_limit"]
     if hub["active_server_limit"]:
@@ -196,3 +199,11 @@ def values(settings: dict, roster: Roster) -> dict:
     timeout = hub["idle_timeout"]
     cull = {"enabled": True, "timeout": timeout, "every": activity_interval(settings)} if timeout else {"enabled": False}
     return {"hub": chart_hub, "singleuser": singleuser, "cull": cull}
+
+
+# The chart's hub knows no course: the staff's group comes from the roster (load_groups) and the
+# rule that gives them the seminars' worked answers, as hub/jupyterhub_config.py has it, as code.
+SOLUTIONS = """# hepcourse: the course's staff get the seminars with their worked answers
+c.KubeSpawner.environment.update({{"HEPCOURSE_SOLUTIONS": lambda spawner: "1" if any(
+    group.name == {graders!r} for group in spawner.user.groups) else ""}})
+"""
