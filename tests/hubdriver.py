@@ -103,9 +103,11 @@ class HubProcess:
     def homes(self) -> Path:
         return self.workdir / "state" / "homes"
 
-    def start(self, timeout: float = 60, extra_args: list[str] = ()) -> float:
+    def start(self, timeout: float = 180, extra_args: list[str] = ()) -> float:
         """Start the hub (``extra_args``: JupyterHub command-line config, e.g.
-        ``--Spawner.x=1``); return seconds until /hub/health answered 200."""
+        ``--Spawner.x=1``); return seconds until /hub/health answered 200. The hub routes itself
+        only once its managed services answer (the formgrader is a Jupyter server, which took over
+        50 s to start on a 2-core machine under a load of 16): hence the generous timeout."""
         env = {**os.environ, "HEPCOURSE_SETTINGS": str(self.settings_path)}
         env.pop("HEPCOURSE_MODE", None)
         env.pop("HEPCOURSE_PORT", None)
