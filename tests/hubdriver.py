@@ -124,6 +124,7 @@ class HubProcess:
         try:
             return wait_healthy(self.url, self.proc, timeout, interval=0.02)
         except RuntimeError as err:
+            self.stop()   # a hub that did not come up must not outlive the test with its services
             raise RuntimeError(f"{err}:\n{self.log()}") from None
 
     def processes(self) -> list[psutil.Process]:

@@ -65,8 +65,12 @@ def course_kernel_env(monkeypatch) -> None:
 def running_hub(workdir: Path, roster: dict, settings: dict | None = None):
     """A real hub for the tests of a module; stopping it must leave no process behind."""
     hub = HubProcess(workdir, roster, settings)
-    hub.start()
-    yield hub
+    try:
+        hub.start()
+        yield hub
+    except BaseException:
+        hub.stop()   # a failed test leaves nothing running either; its own error is the report
+        raise
     leaked = hub.stop()
     tail = "\n".join(hub.log().splitlines()[-60:])
     assert not leaked, "processes left behind:\n  " + "\n  ".join(leaked) + f"\nhub log (tail):\n{tail}"
