@@ -186,8 +186,11 @@ c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server",
 # --- user servers: common -------------------------------------------------------------------
 c.Spawner.default_url = "/lab"
 # "Start my server" is answered at once with the progress page, not after waiting up to 10 s
-# (JupyterHub's slow_spawn_timeout) for a server that a class start keeps busy.
-c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}
+# (JupyterHub's slow_spawn_timeout) for a server that a class start keeps busy. Students turned
+# away by the spawn limit are told to try again in 5-15 s, not JupyterHub's 30-60 s: a slot frees
+# within seconds, and a class waiting half a minute leaves the CPU idle. (JupyterHub's own
+# spawn_throttle_retry_range trait is not configurable in 6.1: its handlers read this setting.)
+c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0, "spawn_throttle_retry_range": (5, 15)}
 c.Spawner.http_timeout = 60
 c.Spawner.start_timeout = hub["start_timeout"]
 # Class-start throttles from the machine's size (hub/settings.yaml documents the defaults).
@@ -197,9 +200,6 @@ if mode in ("slurm", "kubernetes"):  # the servers run on the cluster, which que
 else:
     per_student = 375 * 2**20 if mode == "local" else parse_size(settings["docker"]["mem_limit"])
     c.JupyterHub.active_server_limit = hub["active_server_limit"] or max(1, psutil.virtual_memory().total // per_student)
-# Students turned away by the spawn limit are told to try again in 5-15 s, not JupyterHub's
-# 30-60 s: a slot frees within seconds, and a class waiting half a minute leaves the CPU idle.
-c.JupyterHub.spawn_throttle_retry_range = (5, 15)
 c.Spawner.environment = {
     "HEPCOURSE_COURSE_ID": course["id"],
     "HEPCOURSE_EXCHANGE": str(grading.exchange),

@@ -56,6 +56,21 @@ def test_class_start_throttles_follow_the_machine(monkeypatch, write):
             set_here.Spawner.start_timeout) == (3, 40, 300)
 
 
+@pytest.mark.parametrize("mode", ["local", "docker", "slurm", "kubernetes"])
+def test_every_option_set_is_one_jupyterhub_reads(monkeypatch, write, mode):
+    """An option the class does not declare configurable is dropped with a mere warning (as
+    JupyterHub 6.1's spawn_throttle_retry_range was)."""
+    from jupyterhub.app import JupyterHub
+    from jupyterhub.auth import Authenticator
+    from jupyterhub.proxy import ConfigurableHTTPProxy
+    from jupyterhub.spawner import Spawner
+
+    c = load(monkeypatch, write, f"mode: {mode}\n")
+    for cls in (JupyterHub, Spawner, Authenticator, ConfigurableHTTPProxy):
+        unread = set(c[cls.__name__]) - set(cls.class_trait_names(config=True))
+        assert not unread, f"{cls.__name__}: {sorted(unread)}"
+
+
 def test_any_jupyterhub_setting_passes_through(monkeypatch, write, tmp_path):
     (tmp_path / "jupyterhub_config.d").mkdir()
     (tmp_path / "jupyterhub_config.d" / "50-site.py").write_text("c.JupyterHub.shutdown_on_logout = True\n")
