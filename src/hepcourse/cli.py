@@ -7,7 +7,7 @@
     hepcourse config docs                            every setting, its default and meaning
     hepcourse content sync SOURCE DEST               deliver course files (nbgitpuller rules)
     hepcourse content claims [MODULE...]             check every number the course quotes (claims.yaml)
-    hepcourse content check NOTEBOOK...              does it run here, and if not, why
+    hepcourse content check NOTEBOOK... [--image I]  does it run here (or in the course image), and if not, why
     hepcourse content slides NOTEBOOK...             slide breaks (RISE) at the headings
     hepcourse data list|generate|fetch|verify|path   the course datasets
     hepcourse grade build|release|collect|autograde|feedback|export|status
@@ -129,14 +129,22 @@ def _content_claims(args) -> int:
 
 
 def _content_check(args) -> int:
+    import json
+    from dataclasses import asdict
     from pathlib import Path
 
-    from .notebookcheck import check
+    from .notebookcheck import check, check_in_image
 
     missing = [n for n in args.notebooks if not Path(n).is_file()]
     if missing:
         raise UserError(f"no such notebook: {', '.join(missing)}")
-    reports = [check(Path(n), timeout=args.timeout) for n in args.notebooks]
+    if args.image:
+        reports = check_in_image([Path(n) for n in args.notebooks], args.image, timeout=args.timeout)
+    else:
+        reports = [check(Path(n), timeout=args.timeout, registry=args.registry) for n in args.notebooks]
+    if args.json:
+        print(json.dumps([asdict(r) for r in reports]))
+        return 0 if all(r.ok for r in reports) else 1
     print(table([[r.notebook, "ran to the end" if r.ok else "failed", r.cell or "", r.cause, f"{r.seconds:.0f}"]
                  for r in reports], ["notebook", "result", "cell", "cause", "seconds"]))
     return 0 if all(r.ok for r in reports) else 1
@@ -297,6 +305,11 @@ def parser() -> argparse.ArgumentParser:
                                 "not, why (a missing package, a removed API, a blocked download, GPU-only code)")
     checks.add_argument("notebooks", nargs="+", metavar="NOTEBOOK")
     checks.add_argument("--timeout", type=int, default=600, help="seconds a cell may run (default 600)")
+    checks.add_argument("--image", help="run them in a throwaway container of this course image "
+                        "(e.g. localhost/hepcourse/singleuser-cpu; podman or docker)")
+    checks.add_argument("--json", action="store_true", help="the reports as JSON, for other programs")
+    checks.add_argument("--no-registry", dest="registry", action="store_false",
+                        help="do not ask the package registry about a missing package (offline)")
     checks.set_defaults(func=_content_check)
     claims = content.add_parser("claims", help="run the notebooks and check every number the course quotes "
                                 "(each module's claims.yaml)")

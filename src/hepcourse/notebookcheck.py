@@ -5,10 +5,13 @@ typical ways; this runs each notebook top to bottom in a fresh kernel (nbclient)
 cause of the first failing cell in plain words: a package the environment does not have (and
 whether the package registry has it), an API that was removed (with what replaced it), a download
 this machine cannot make (and from where), code written for a GPU only, an exercise left blank.
+With an image (:func:`check_in_image`), the same check runs inside a throwaway container of the
+course image, where the students' servers run in docker and kubernetes modes.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -88,6 +91,8 @@ POOL = re.compile(r"HTTPS?ConnectionPool\(host='([^']+)'.*?url: (\S+?)\s*\(", re
 PLACEHOLDER = re.compile(r"<\s*your code[^>]*>|#+\s*your code here|\bTODO\b", re.IGNORECASE)
 # Where a notebook would change the course's environment: the kernel's pip only pretends.
 KERNEL_ENV = {"PIP_DRY_RUN": "1", "PIP_NO_INPUT": "1"}
+# Where the course image reads the shared data (images/Containerfile, docker mode's mount).
+IMAGE_DATA = "/srv/hepcourse/data"
 
 
 @dataclass
@@ -98,11 +103,13 @@ class Report:
     cause: str = ""
     seconds: float = 0.0
     detail: str = ""                 # the cell's traceback, for whoever fixes it
+    package: str = ""                # the missing package's import name, when that is the cause
 
 
-def check(path: Path, timeout: int = 600, kernel: str = "python3") -> Report:
+def check(path: Path, timeout: int = 600, kernel: str = "python3", registry: bool = True) -> Report:
     """Run ``path`` top to bottom in a fresh kernel, in a scratch copy of its folder (what one run
-    leaves never changes the next), and report the first failure."""
+    leaves never changes the next), and report the first failure (``registry``: ask the package
+    registry whether it has a missing package)."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
@@ -119,8 +126,9 @@ def check(path: Path, timeout: int = 600, kernel: str = "python3") -> Report:
             client.execute(env={**os.environ, **KERNEL_ENV})
         except CellExecutionError as err:
             cell = _failing_cell(nb)
-            return Report(str(path), False, cell, explain(err.ename, err.evalue, _sources(nb, cell), str(err)),
-                          time.monotonic() - started, str(err)[-3000:])
+            missing = re.search(r"No module named '(\w+)", err.evalue or "") if err.ename in IMPORT_ERRORS else None
+            return Report(str(path), False, cell, explain(err.ename, err.evalue, _sources(nb, cell), str(err), registry),
+                          time.monotonic() - started, str(err)[-3000:], missing.group(1) if missing else "")
         except CellTimeoutError:
             return Report(str(path), False, _failing_cell(nb) or None, f"a cell ran longer than {timeout} s",
                           time.monotonic() - started)
@@ -130,20 +138,59 @@ def check(path: Path, timeout: int = 600, kernel: str = "python3") -> Report:
     return Report(str(path), True, seconds=time.monotonic() - started)
 
 
-def explain(ename: str, evalue: str, sources: list[str], detail: str = "") -> str:
+def check_in_image(paths: list[Path], image: str, timeout: int = 600, engine: str = "") -> list[Report]:
+    """:func:`check` of each notebook inside a throwaway container of the course ``image`` (its
+    packages, its torch build), as a student's server there runs it: the notebook's folder and the
+    shared data folder mounted read-only, no network; whether the registry has a missing package
+    is asked from here."""
+    from .data.store import data_dir
+    from .grading.sandbox import container_engine
+
+    command, data = container_engine(engine), data_dir()
+    scale = [f"--env=HEPCOURSE_SCALE={os.environ['HEPCOURSE_SCALE']}"] if os.environ.get("HEPCOURSE_SCALE") else []
+    reports = []
+    for path in paths:
+        folder = path.resolve().parent
+        inside = f"/check/{folder.name}"
+        ran = subprocess.run(
+            [command, "run", "--rm", "--network=none", f"--volume={folder}:{inside}:ro",
+             *([f"--volume={data}:{IMAGE_DATA}:ro"] if data.is_dir() else []), *scale, image,
+             "hepcourse", "content", "check", "--json", "--no-registry", f"--timeout={timeout}", f"{inside}/{path.name}"],
+            capture_output=True, text=True, check=False)
+        try:
+            (found,) = json.loads(ran.stdout)
+        except ValueError:
+            reports.append(Report(str(path), False, None, f"the course image did not run the check: {_short(ran.stderr[-400:])}"))
+            continue
+        report = Report(**{**found, "notebook": str(path)})
+        if report.package and report.package not in LEFT_OUT:
+            report.cause = missing_cause(report.package)
+        reports.append(report)
+    return reports
+
+
+IMPORT_ERRORS = ("ModuleNotFoundError", "ImportError")
+
+
+def missing_cause(name: str, registry: bool = True) -> str:
+    """A package the notebook imports that the environment does not have, and what to do."""
+    if name in LEFT_OUT:
+        return f"missing package: {name} ({LEFT_OUT[name]})"
+    return f"missing package: {name} ({_availability(DISTRIBUTIONS.get(name, name)) if registry else 'not in the course environment'})"
+
+
+def explain(ename: str, evalue: str, sources: list[str], detail: str = "", registry: bool = True) -> str:
     """The cause of a cell's error, in plain words; ``sources``: the code cells up to the failing
-    one (the last), ``detail``: its traceback."""
+    one (the last), ``detail``: its traceback; ``registry``: ask the package registry about a
+    missing package."""
     message = f"{ename}: {evalue}"
     failing = sources[-1] if sources else ""
     for pattern, replacement in REMOVED:
         found = re.search(pattern, message)
         if found:
             return f"removed API: {replacement.format(*found.groups())}"
-    if ename in ("ModuleNotFoundError", "ImportError") and "No module named" in evalue:
-        name = re.search(r"No module named '([\w.]+)'", evalue).group(1).split(".")[0]
-        if name in LEFT_OUT:
-            return f"missing package: {name} ({LEFT_OUT[name]})"
-        return f"missing package: {name} ({_availability(DISTRIBUTIONS.get(name, name))})"
+    if ename in IMPORT_ERRORS and "No module named" in evalue:
+        return missing_cause(re.search(r"No module named '(\w+)", evalue).group(1), registry)
     if GPU_ONLY.search(message) or (ename == "AssertionError" and "CUDA" in evalue):
         return ("GPU-only code: it asks for a GPU, which this machine does not have; pick the device with "
                 "hepcourse.device.device() (torch: map_location= when loading; XGBoost: tree_method='hist')")

@@ -9,7 +9,7 @@ import time
 
 import nbformat
 import pytest
-from support import REPO, container_engine, logged_in, remove_homes, running_hub
+from support import REPO, container_engine, logged_in, remove_homes, run_cli, running_hub
 
 from hepcourse.config import load_settings
 from hepcourse.data.store import heldout_dir
@@ -80,3 +80,26 @@ def test_every_notebook_runs_in_the_students_container(student, path, tmp_path_f
     seconds = time.monotonic() - started
     record_property("notebook_seconds", seconds)
     print(f"{path.relative_to(REPO / 'modules')}: {seconds:.1f} s in the course image")
+
+
+def test_content_check_runs_notebooks_in_the_course_image(tmp_path, ci_data):
+    """`hepcourse content check --image`: a notebook that reads a course dataset runs in a
+    throwaway container of the image (the data mounted as students have it); one that needs
+    torchvision is told that only the CUDA image has it, which is true of this CPU image and not
+    of the host's venv check alone; an unknown package is looked up in the registry from here."""
+    cases = {"reads-data": ["from hepcourse.data import load", "assert len(load('higgs', split='train')) > 0"],
+             "torchvision": ["import torchvision"],
+             "unknown": ["import nosuchpackage_hepcourse_xyz"]}
+    paths = []
+    for name, cells in cases.items():
+        (tmp_path / name).mkdir()
+        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells]),
+                       tmp_path / name / "notebook.ipynb")
+        paths.append(str(tmp_path / name / "notebook.ipynb"))
+    out = run_cli("hepcourse", "content", "check", "--image", IMAGE, *paths, env={"HEPCOURSE_SCALE": "ci"}, timeout=600)
+    assert out.returncode == 1, out.stderr
+    rows = {line.split()[0].split("/")[-2]: line for line in out.stdout.splitlines()[2:]}
+    assert "ran to the end" in rows["reads-data"], out.stdout
+    assert "missing package: torchvision (in the CUDA image only" in rows["torchvision"]
+    assert "missing package: nosuchpackage_hepcourse_xyz (not in the course environment" in rows["unknown"]
+    assert "could not be asked" not in rows["unknown"]      # asked from the host, not the offline container
