@@ -22,6 +22,11 @@ CASES = {
     "course-dataset": ["import pandas as pd", "pd.read_csv('HIGGS.csv.gz')"],
     "xgboost-2": ["import numpy as np\nfrom xgboost import XGBClassifier",
                   "XGBClassifier(n_estimators=2).fit(np.zeros((4, 2)), [0, 1, 0, 1], eval_metric='auc')"],
+    # Found on public notebooks (issue 20, point 4): the request's own URL, not one quoted by the
+    # library's code in the traceback; a style package; a helper package installed from git.
+    "requests-download": ["import requests", "requests.get('https://opendata.example.invalid/data/sample.root')"],
+    "style-package": ["import matplotlib.pyplot as plt", "plt.style.use(['science', 'notebook'])"],
+    "git-install": ["!pip install -q git+https://opendata.example.invalid/course/coursetools.git", "import coursetools"],
 }
 CAUSES = {
     "missing-package": "missing package: nosuchpackage_hepcourse_xyz (not in the course environment",
@@ -34,6 +39,11 @@ CAUSES = {
     "wget-then-read": "blocked download: an earlier cell fetches http://opendata.example.invalid/higgs_sample.csv",
     "course-dataset": "it is the course dataset 'higgs': hepcourse.data.path('higgs', 'HIGGS.csv.gz')",
     "xgboost-2": "removed API: XGBoost 2 moved eval_metric from fit() to the XGBClassifier / XGBRegressor constructor",
+    "requests-download": "blocked download: https://opendata.example.invalid/data/sample.root cannot be reached",
+    "style-package": "missing package: the matplotlib style 'science' comes from a package that is not in the course "
+                     "environment (SciencePlots: `import scienceplots`)",
+    "git-install": "missing package: coursetools (the notebook installs it from "
+                   "git+https://opendata.example.invalid/course/coursetools.git, which cannot be reached",
 }
 
 
@@ -78,3 +88,24 @@ def test_a_package_left_out_on_purpose_says_why_without_asking_the_registry():
         assert explain("ModuleNotFoundError", f"No module named '{name}'", [f"import {name}"]) == \
             f"missing package: {name} ({LEFT_OUT[name]})"
     assert "only" in explain("ModuleNotFoundError", "No module named 'torchvision.ops'", ["import torchvision.ops"])
+
+
+def test_a_cell_meant_to_fail_is_passed_over_and_a_root_holds_the_files_beside(tmp_path):
+    """A cell tagged raises-exception fails on purpose (nbclient runs on): the failure is a later
+    one. A notebook reading ../data fails in a copy of its own folder, says so, and runs with
+    --root set to the folder that holds both."""
+    (tmp_path / "course" / "data").mkdir(parents=True)
+    (tmp_path / "course" / "data" / "events.csv").write_text("x\n1\n")
+    (tmp_path / "course" / "notebooks").mkdir()
+    on_purpose = new_code_cell("raise ValueError('shown to the class')", metadata={"tags": ["raises-exception"]})
+    path = tmp_path / "course" / "notebooks" / "reads-beside.ipynb"
+    nbformat.write(new_notebook(cells=[on_purpose, new_code_cell("import pandas as pd"),
+                                       new_code_cell("pd.read_csv('../data/events.csv')")]), path)
+    out = run_cli("hepcourse", "content", "check", str(path), timeout=300)
+    (row,) = out.stdout.splitlines()[2:]
+    assert out.returncode == 1 and row.split()[2] == "3", row
+    assert "check it with --root set to the folder that holds both" in row
+    assert run_cli("hepcourse", "content", "check", "--root", str(tmp_path / "course"), str(path),
+                   timeout=300).returncode == 0
+    out = run_cli("hepcourse", "content", "check", "--root", str(tmp_path / "course" / "data"), str(path))
+    assert out.returncode == 2 and "does not hold" in out.stderr and "Traceback" not in out.stderr

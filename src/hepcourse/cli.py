@@ -138,10 +138,15 @@ def _content_check(args) -> int:
     missing = [n for n in args.notebooks if not Path(n).is_file()]
     if missing:
         raise UserError(f"no such notebook: {', '.join(missing)}")
+    if args.root:
+        args.root = Path(args.root).resolve()
+        outside = [n for n in args.notebooks if not Path(n).resolve().is_relative_to(args.root)]
+        if outside:
+            raise UserError(f"--root {args.root} does not hold {', '.join(outside)}")
     if args.image:
-        reports = check_in_image([Path(n) for n in args.notebooks], args.image, timeout=args.timeout)
+        reports = check_in_image([Path(n) for n in args.notebooks], args.image, timeout=args.timeout, root=args.root)
     else:
-        reports = [check(Path(n), timeout=args.timeout, registry=args.registry) for n in args.notebooks]
+        reports = [check(Path(n), timeout=args.timeout, registry=args.registry, root=args.root) for n in args.notebooks]
     if args.json:
         print(json.dumps([asdict(r) for r in reports]))
         return 0 if all(r.ok for r in reports) else 1
@@ -307,6 +312,8 @@ def parser() -> argparse.ArgumentParser:
     checks.add_argument("--timeout", type=int, default=600, help="seconds a cell may run (default 600)")
     checks.add_argument("--image", help="run them in a throwaway container of this course image "
                         "(e.g. localhost/hepcourse/singleuser-cpu; podman or docker)")
+    checks.add_argument("--root", help="copy this folder (which holds the notebooks) for each run, for notebooks "
+                        "that read files beside their own folder (../data); default: each notebook's folder")
     checks.add_argument("--json", action="store_true", help="the reports as JSON, for other programs")
     checks.add_argument("--no-registry", dest="registry", action="store_false",
                         help="do not ask the package registry about a missing package (offline)")

@@ -84,9 +84,15 @@ GPU_ONLY = re.compile(r"Torch not compiled with CUDA|no NVIDIA driver|CUDA drive
                       r"GPU Tree Learner was not enabled")
 NETWORK = re.compile(r"URLError|ConnectionError|NameResolutionError|gaierror|Name or service not known|"
                      r"Temporary failure in name resolution|HTTPError|Network is unreachable|timed out|"
-                     r"ClientConnector|Cannot connect to host|Domain name not found")
+                     r"ClientConnector|Cannot connect to host|Domain name not found|fsspec-xrootd")
 URL = re.compile(r"(?:https?|root)://[^\s'\"<>)]+")
 POOL = re.compile(r"HTTPS?ConnectionPool\(host='([^']+)'.*?url: (\S+?)\s*\(", re.DOTALL)
+ANSI = re.compile(r"\x1b\[[0-9;]*m")   # IPython's colours in a traceback
+# A package the notebook installs from a repository (the kernel's pip only pretends, and offline).
+GIT_INSTALL = re.compile(r"pip\W+install\b[^\n]*?(git\+[^\s'\",\]]+)")   # !pip ..., or subprocess's list
+# Matplotlib styles that a package registers when imported.
+STYLE_PACKAGES = dict.fromkeys(["science", "ieee", "nature", "notebook", "grid", "scatter", "high-vis"],
+                               "SciencePlots: `import scienceplots`")
 # A blank exercise in other courses' notebooks: a placeholder where the code goes.
 PLACEHOLDER = re.compile(r"<\s*your code[^>]*>|#+\s*your code here|\bTODO\b", re.IGNORECASE)
 # Where a notebook would change the course's environment: the kernel's pip only pretends.
@@ -106,10 +112,12 @@ class Report:
     package: str = ""                # the missing package's import name, when that is the cause
 
 
-def check(path: Path, timeout: int = 600, kernel: str = "python3", registry: bool = True) -> Report:
-    """Run ``path`` top to bottom in a fresh kernel, in a scratch copy of its folder (what one run
-    leaves never changes the next), and report the first failure (``registry``: ask the package
-    registry whether it has a missing package)."""
+def check(path: Path, timeout: int = 600, kernel: str = "python3", registry: bool = True,
+          root: Path | None = None) -> Report:
+    """Run ``path`` top to bottom in a fresh kernel, in a scratch copy of its folder, or of
+    ``root`` for a notebook that reads files beside its folder (what one run leaves never changes
+    the next), and report the first failure (``registry``: ask the package registry whether it
+    has a missing package)."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
@@ -119,16 +127,18 @@ def check(path: Path, timeout: int = 600, kernel: str = "python3", registry: boo
         nb = nbformat.read(path, 4)
     except Exception as err:  # noqa: BLE001 - any unreadable file is a finding, not a crash
         return Report(str(path), False, None, f"not a notebook nbformat can read ({type(err).__name__}: {err})")
+    root = (root or path.parent).resolve()
     with tempfile.TemporaryDirectory(prefix="content-check-") as scratch:
-        folder = Path(shutil.copytree(path.parent, Path(scratch) / path.parent.name, symlinks=True))
+        copy = Path(shutil.copytree(root, Path(scratch) / root.name, symlinks=True))
+        folder = copy / path.resolve().parent.relative_to(root)
         client = NotebookClient(nb, timeout=timeout, kernel_name=kernel, resources={"metadata": {"path": str(folder)}})
         try:
             client.execute(env={**os.environ, **KERNEL_ENV})
         except CellExecutionError as err:
-            cell = _failing_cell(nb)
+            cell, detail = _failing_cell(nb), ANSI.sub("", str(err))
             missing = re.search(r"No module named '(\w+)", err.evalue or "") if err.ename in IMPORT_ERRORS else None
-            return Report(str(path), False, cell, explain(err.ename, err.evalue, _sources(nb, cell), str(err), registry),
-                          time.monotonic() - started, str(err)[-3000:], missing.group(1) if missing else "")
+            return Report(str(path), False, cell, explain(err.ename, err.evalue, _sources(nb, cell), detail, registry),
+                          time.monotonic() - started, detail[-3000:], missing.group(1) if missing else "")
         except CellTimeoutError:
             return Report(str(path), False, _failing_cell(nb) or None, f"a cell ran longer than {timeout} s",
                           time.monotonic() - started)
@@ -138,7 +148,8 @@ def check(path: Path, timeout: int = 600, kernel: str = "python3", registry: boo
     return Report(str(path), True, seconds=time.monotonic() - started)
 
 
-def check_in_image(paths: list[Path], image: str, timeout: int = 600, engine: str = "") -> list[Report]:
+def check_in_image(paths: list[Path], image: str, timeout: int = 600, engine: str = "",
+                   root: Path | None = None) -> list[Report]:
     """:func:`check` of each notebook inside a throwaway container of the course ``image`` (its
     packages, its torch build), as a student's server there runs it: the notebook's folder and the
     shared data folder mounted read-only, no network; whether the registry has a missing package
@@ -150,12 +161,14 @@ def check_in_image(paths: list[Path], image: str, timeout: int = 600, engine: st
     scale = [f"--env=HEPCOURSE_SCALE={os.environ['HEPCOURSE_SCALE']}"] if os.environ.get("HEPCOURSE_SCALE") else []
     reports = []
     for path in paths:
-        folder = path.resolve().parent
+        folder = (root or path.parent).resolve()
         inside = f"/check/{folder.name}"
+        notebook = f"{inside}/{path.resolve().relative_to(folder)}"
         ran = subprocess.run(
             [command, "run", "--rm", "--network=none", f"--volume={folder}:{inside}:ro",
              *([f"--volume={data}:{IMAGE_DATA}:ro"] if data.is_dir() else []), *scale, image,
-             "hepcourse", "content", "check", "--json", "--no-registry", f"--timeout={timeout}", f"{inside}/{path.name}"],
+             "hepcourse", "content", "check", "--json", "--no-registry", f"--timeout={timeout}",
+             *([f"--root={inside}"] if root else []), notebook],
             capture_output=True, text=True, check=False)
         try:
             (found,) = json.loads(ran.stdout)
@@ -163,7 +176,7 @@ def check_in_image(paths: list[Path], image: str, timeout: int = 600, engine: st
             reports.append(Report(str(path), False, None, f"the course image did not run the check: {_short(ran.stderr[-400:])}"))
             continue
         report = Report(**{**found, "notebook": str(path)})
-        if report.package and report.package not in LEFT_OUT:
+        if report.package and report.cause == missing_cause(report.package, registry=False):
             report.cause = missing_cause(report.package)
         reports.append(report)
     return reports
@@ -189,23 +202,37 @@ def explain(ename: str, evalue: str, sources: list[str], detail: str = "", regis
         found = re.search(pattern, message)
         if found:
             return f"removed API: {replacement.format(*found.groups())}"
+    style = re.search(r"'([\w-]+)' is not a valid package style", message)
+    if style:
+        package = STYLE_PACKAGES.get(style.group(1), "find which package registers it")
+        return (f"missing package: the matplotlib style '{style.group(1)}' comes from a package that is not in "
+                f"the course environment ({package}): drop the plt.style.use line or add the package")
     if ename in IMPORT_ERRORS and "No module named" in evalue:
-        return missing_cause(re.search(r"No module named '(\w+)", evalue).group(1), registry)
+        name = re.search(r"No module named '(\w+)", evalue).group(1)
+        installed = GIT_INSTALL.search("\n".join(sources))
+        if installed and name.lower() in installed.group(1).lower():
+            return (f"missing package: {name} (the notebook installs it from {installed.group(1)}, which cannot be "
+                    "reached from here, and the kernel's pip installs nothing: put the package's code beside the notebook)")
+        return missing_cause(name, registry)
     if GPU_ONLY.search(message) or (ename == "AssertionError" and "CUDA" in evalue):
         return ("GPU-only code: it asks for a GPU, which this machine does not have; pick the device with "
                 "hepcourse.device.device() (torch: map_location= when loading; XGBoost: tree_method='hist')")
     downloads = [url for source in sources for url in URL.findall(source)]
     if NETWORK.search(message) or NETWORK.search(detail):
+        # The request's own address first; a traceback's library code quotes unrelated URLs.
         pool = POOL.search(message) or POOL.search(detail)
-        named = URL.findall(evalue) or URL.findall(detail) or ([f"https://{pool.group(1)}{pool.group(2)}"] if pool else [])
-        url = (named or URL.findall(failing) or downloads[-1:] or ["a network address"])[0]
+        named = ([f"https://{pool.group(1)}{pool.group(2)}"] if pool else []) or URL.findall(evalue)
+        url = (named or URL.findall(failing) or downloads[-1:] or URL.findall(detail) or ["a network address"])[0]
+        url = re.sub(r"(\.root):[\w/;.]+$", r"\1", url)          # uproot's file.root:tree
         return f"blocked download: {url} cannot be reached from here; {_data_hint(url)}"
     if ename in ("FileNotFoundError", "OSError"):
         fetched = [url for url in downloads if url.rstrip("/").rsplit("/", 1)[-1] in evalue]
         if fetched or "received 0 bytes" in evalue:
             url = fetched[-1] if fetched else "its source"
             return f"blocked download: an earlier cell fetches {url}, which cannot be reached from here; {_data_hint(url)}"
-        return f"a file it expects is not there: {_short(evalue)} ({_data_hint(evalue)})"
+        outside = "; it reads beside its own folder: check it with --root set to the folder that holds both" \
+            if "../" in evalue else ""
+        return f"a file it expects is not there: {_short(evalue)} ({_data_hint(evalue)}{outside})"
     if ename == "NotImplementedError" or (ename == "SyntaxError" and PLACEHOLDER.search(failing)):
         return "an exercise left blank (a placeholder where the code goes)"
     return _short(message)
@@ -244,7 +271,8 @@ def _availability(distribution: str) -> str:
 def _failing_cell(nb) -> int:
     code = [c for c in nb.cells if c.cell_type == "code"]
     for n, cell in enumerate(code, 1):
-        if any(out.get("output_type") == "error" for out in cell.get("outputs", [])):
+        expected = "raises-exception" in cell.get("metadata", {}).get("tags", [])   # nbclient runs on
+        if not expected and any(out.get("output_type") == "error" for out in cell.get("outputs", [])):
             return n
     executed = [n for n, cell in enumerate(code, 1) if cell.get("execution_count")]
     return (executed[-1] + 1) if executed else 1
