@@ -38,7 +38,7 @@ def test_settings_file_from_environment(write):
     [
         ("mode: nomad\n", {}, "mode: 'nomad' is not one of ['local', 'docker', 'slurm', 'kubernetes']"),
         ("slurm: {gpus: 2}\n", {}, "slurm.gpus: 2 is not of type 'string'"),
-        ("slurm: {time: 'a week'}\n", {}, "slurm.time: 'a week' is not allowed: Wall-time limit"),
+        ("slurm: {time: 'a week'}\n", {}, "slurm.time: 'a week' is not allowed: A Slurm time limit"),
         ("", {"HEPCOURSE_MODE": "k8s"}, "(from $HEPCOURSE_MODE)"),
         ("hub: {port: eighty}\n", {}, "hub.port: 'eighty' is not of type 'integer'"),
         ("", {"HEPCOURSE_PORT": "99999"}, "hub.port: 99999 is greater than the maximum of 65535"),
