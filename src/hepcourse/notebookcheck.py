@@ -87,6 +87,8 @@ NETWORK = re.compile(r"URLError|ConnectionError|NameResolutionError|gaierror|Nam
                      r"ClientConnector|Cannot connect to host|Domain name not found|fsspec-xrootd")
 URL = re.compile(r"(?:https?|root)://[^\s'\"<>)]+")
 POOL = re.compile(r"HTTPS?ConnectionPool\(host='([^']+)'.*?url: (\S+?)\s*\(", re.DOTALL)
+IMPORT_ERRORS = ("ModuleNotFoundError", "ImportError")
+NO_MODULE = re.compile(r"No module named '(\w+)")     # the top-level package of the failed import
 ANSI = re.compile(r"\x1b\[[0-9;]*m")   # IPython's colours in a traceback
 # A package the notebook installs from a repository (the kernel's pip only pretends, and offline).
 GIT_INSTALL = re.compile(r"pip\W+install\b[^\n]*?(git\+[^\s'\",\]]+)")   # !pip ..., or subprocess's list
@@ -136,7 +138,7 @@ def check(path: Path, timeout: int = 600, kernel: str = "python3", registry: boo
             client.execute(env={**os.environ, **KERNEL_ENV})
         except CellExecutionError as err:
             cell, detail = _failing_cell(nb), ANSI.sub("", str(err))
-            missing = re.search(r"No module named '(\w+)", err.evalue or "") if err.ename in IMPORT_ERRORS else None
+            missing = NO_MODULE.search(err.evalue or "") if err.ename in IMPORT_ERRORS else None
             return Report(str(path), False, cell, explain(err.ename, err.evalue, _sources(nb, cell), detail, registry),
                           time.monotonic() - started, detail[-3000:], missing.group(1) if missing else "")
         except CellTimeoutError:
@@ -182,9 +184,6 @@ def check_in_image(paths: list[Path], image: str, timeout: int = 600, engine: st
     return reports
 
 
-IMPORT_ERRORS = ("ModuleNotFoundError", "ImportError")
-
-
 def missing_cause(name: str, registry: bool = True) -> str:
     """A package the notebook imports that the environment does not have, and what to do."""
     if name in LEFT_OUT:
@@ -207,8 +206,9 @@ def explain(ename: str, evalue: str, sources: list[str], detail: str = "", regis
         package = STYLE_PACKAGES.get(style.group(1), "find which package registers it")
         return (f"missing package: the matplotlib style '{style.group(1)}' comes from a package that is not in "
                 f"the course environment ({package}): drop the plt.style.use line or add the package")
-    if ename in IMPORT_ERRORS and "No module named" in evalue:
-        name = re.search(r"No module named '(\w+)", evalue).group(1)
+    missing = NO_MODULE.search(evalue) if ename in IMPORT_ERRORS else None
+    if missing:
+        name = missing.group(1)
         installed = GIT_INSTALL.search("\n".join(sources))
         if installed and name.lower() in installed.group(1).lower():
             return (f"missing package: {name} (the notebook installs it from {installed.group(1)}, which cannot be "
