@@ -47,7 +47,7 @@ $(STAMP): pyproject.toml requirements.lock requirements-dev.lock $(wildcard data
 	@$(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null \
 	  || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --progress-bar off --require-hashes -r requirements.lock -r requirements-dev.lock
+	$(BIN)/python -m pip install --progress-bar off --require-hashes --no-deps -r requirements.lock -r requirements-dev.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	images/testdata.sh $(BIN)/python datasets/skhep-testdata
 	@# Sandboxed kernels and the formgrader's account run this venv's interpreter: where Python
@@ -189,6 +189,7 @@ UV := build/lock-venv/bin/uv
 LOCK_FROM = $(foreach url,$(shell $(PYTHON) -m pip config get global.extra-index-url 2>/dev/null),--extra-index-url $(url)) \
             $(foreach dir,$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null),--find-links $(dir))
 LOCK_FLAGS = --python build/lock-venv/bin/python --generate-hashes --no-strip-extras --index-strategy unsafe-best-match \
+             --excludes requirements-excluded.txt \
              --custom-compile-command 'make lock' --quiet $(LOCK_FROM)
 lock:
 	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv

@@ -51,6 +51,14 @@ def test_a_cell_executes_in_a_kernel(alice):
     assert out == "alice\n10"
 
 
+def test_kernels_yield_to_their_server_and_servers_to_the_hub(alice, hub):
+    """A class's kernels computing at once must not starve the servers' and the hub's replies."""
+    kernel, server = alice.execute("import os, psutil\nprint(os.nice(0), psutil.Process().parent().nice())").split()
+    hub_niceness = psutil.Process(hub.proc.pid).nice()
+    assert int(server) == min(19, hub_niceness + 5)
+    assert int(kernel) == min(19, int(server) + 10)
+
+
 def test_jupyterlab_is_the_ui_without_the_news_popup(alice):
     page = alice.open_lab()
     assert page.status_code == 200 and page.url.endswith("/user/alice/lab")

@@ -9,13 +9,16 @@ Its Jupyter config (hub/singleuser) makes ``SeminarAuthorizer`` check every requ
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
 from typing import ClassVar
 
 import requests
+from jupyter_client.provisioning import LocalProvisioner
 from jupyterhub.singleuser.extension import JupyterHubAuthorizer
+from traitlets import Int
 
 from . import content
 from .seminar import scope
@@ -36,6 +39,26 @@ def deliver_course(env=os.environ) -> None:
     print(f"hepcourse: course content in {home / 'modules'}: {report.summary()}", file=sys.stderr)
     for rel, new in report.renamed:
         print(f"hepcourse: your file modules/{rel} was renamed to modules/{new}", file=sys.stderr)
+
+
+class KernelProvisioner(LocalProvisioner):
+    """Jupyter's local kernels, started at a lower CPU priority than the server that starts them.
+
+    A student's kernel computes; their server, the hub and the proxy answer clicks. When a class
+    starts its kernels at once (50 on 2 cores), kernels at the same priority would starve the
+    servers' and the hub's replies (pages taking 10 s, the hub's event loop stalling); niced,
+    they still get every cycle nothing interactive wants. Kernels compete among themselves as
+    before.
+    """
+
+    niceness = Int(10, config=True, help="""Added to the server's niceness for its kernels
+        (0-19; 0: the server's own priority).""")
+
+    async def launch_kernel(self, cmd, **kwargs):
+        nice = shutil.which("nice")
+        if self.niceness and nice:  # nice(1) execs the kernel: same pid, signals and group
+            cmd = [nice, "-n", str(self.niceness), *cmd]
+        return await super().launch_kernel(cmd, **kwargs)
 
 
 class SeminarAuthorizer(JupyterHubAuthorizer):

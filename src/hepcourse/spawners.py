@@ -33,6 +33,16 @@ class LocalCourseSpawner(SimpleLocalProcessSpawner):
         3 s ...). 0 returns at once, as stock spawners do.""",
     )
 
+    niceness = Int(
+        5,
+        config=True,
+        help="""Niceness of the users' servers (0-19; their kernels add
+        KernelProvisioner.niceness). The hub and the proxy serve every student and keep the
+        default priority: at the same priority as 50 busy servers the hub would get a fiftieth
+        of the CPU and its event loop would stall for seconds (containers get this from their
+        cgroups).""",
+    )
+
     # Ports handed to this hub's servers. A port from the OS is only free until someone binds
     # it: two servers starting together could be given the same one (and the proxy would route
     # one user to the other's server) unless ports already handed out are skipped.
@@ -43,6 +53,15 @@ class LocalCourseSpawner(SimpleLocalProcessSpawner):
         if os.geteuid() == 0:  # jupyter_server refuses to run as root without it
             args.append("--allow-root")
         return args
+
+    def make_preexec_fn(self, name):
+        preexec, niceness = super().make_preexec_fn(name), self.niceness
+
+        def lower_priority_then_preexec():
+            os.nice(niceness)
+            preexec()
+
+        return lower_priority_then_preexec
 
     @classmethod
     def unique_port(cls) -> int:
