@@ -59,6 +59,14 @@ def test_kernels_yield_to_their_server_and_servers_to_the_hub(alice, hub):
     assert int(kernel) == min(19, int(server) + 10)
 
 
+def test_a_kernels_ports_are_noted_for_the_machines_other_servers(alice):
+    out = alice.execute("import json, tempfile, pathlib, ipykernel.connect\n"
+                        "info = json.loads(ipykernel.connect.get_connection_info())\n"
+                        "noted = pathlib.Path(tempfile.gettempdir(), 'hepcourse-kernel-ports')\n"
+                        "print(all((noted / str(info[k])).exists() for k in info if k.endswith('_port')))")
+    assert out == "True\n"
+
+
 def test_jupyterlab_is_the_ui_without_the_news_popup(alice):
     page = alice.open_lab()
     assert page.status_code == 200 and page.url.endswith("/user/alice/lab")

@@ -8,14 +8,18 @@ Its Jupyter config (hub/singleuser) makes ``SeminarAuthorizer`` check every requ
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import ClassVar
 
 import requests
+from jupyter_client.connect import LocalPortCache
 from jupyter_client.provisioning import LocalProvisioner
 from jupyterhub.singleuser.extension import JupyterHubAuthorizer
 from traitlets import Int
@@ -41,8 +45,45 @@ def deliver_course(env=os.environ) -> None:
         print(f"hepcourse: your file modules/{rel} was renamed to modules/{new}", file=sys.stderr)
 
 
+KERNEL_PORTS = Path(tempfile.gettempdir()) / "hepcourse-kernel-ports"
+
+
+def reserve_ports(ip: str, count: int, hold: float = 600, folder: Path = KERNEL_PORTS) -> list[int]:
+    """``count`` free ports for a kernel that no other server on this machine reserved in the
+    last ``hold`` seconds.
+
+    Jupyter picks a kernel's ports by binding and releasing them, and remembers them only within
+    one server: two servers starting kernels together can pick the same port, and one kernel
+    then fails to start, its restarts too, which keep the ports (jupyter/jupyter_client#487;
+    seen on every class start of 50 in local mode). The servers of one machine (local mode,
+    Slurm nodes) therefore note their picks in one folder, one file per port, under a lock.
+    """
+    folder.mkdir(exist_ok=True)
+    with contextlib.suppress(PermissionError):   # another account made it: shared as it is
+        folder.chmod(0o1777)
+    lock_path = folder / ".lock"
+    with open(lock_path, "a") as lock:
+        with contextlib.suppress(PermissionError):
+            lock_path.chmod(0o666)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        ports = []
+        while len(ports) < count:
+            port = LocalPortCache.instance().find_available_port(ip)
+            mark = folder / str(port)
+            with contextlib.suppress(FileNotFoundError):
+                if time.time() - mark.stat().st_mtime < hold:
+                    continue                     # another kernel's, not bound yet
+            try:
+                mark.touch()
+            except PermissionError:              # another account's old note: leave it
+                continue
+            ports.append(port)
+        return ports
+
+
 class KernelProvisioner(LocalProvisioner):
-    """Jupyter's local kernels, started at a lower CPU priority than the server that starts them.
+    """Jupyter's local kernels, started at a lower CPU priority than the server that starts them,
+    on ports no other server of the machine is handing out (``reserve_ports``).
 
     A student's kernel computes; their server, the hub and the proxy answer clicks. When a class
     starts its kernels at once (50 on 2 cores), kernels at the same priority would starve the
@@ -53,6 +94,13 @@ class KernelProvisioner(LocalProvisioner):
 
     niceness = Int(10, config=True, help="""Added to the server's niceness for its kernels
         (0-19; 0: the server's own priority).""")
+
+    async def pre_launch(self, **kwargs):
+        km = self.parent
+        if km.transport == "tcp" and km.cache_ports and not self.ports_cached:
+            km.shell_port, km.iopub_port, km.stdin_port, km.hb_port, km.control_port = reserve_ports(km.ip, 5)
+            self.ports_cached = True
+        return await super().pre_launch(**kwargs)
 
     async def launch_kernel(self, cmd, **kwargs):
         nice = shutil.which("nice")
