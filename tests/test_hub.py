@@ -60,9 +60,9 @@ def test_kernels_yield_to_their_server_and_servers_to_the_hub(alice, hub):
 
 
 def test_a_kernels_ports_are_noted_for_the_machines_other_servers(alice):
-    out = alice.execute("import json, tempfile, pathlib, ipykernel.connect\n"
+    out = alice.execute("import json, ipykernel.connect, hepcourse.singleuser\n"
                         "info = json.loads(ipykernel.connect.get_connection_info())\n"
-                        "noted = pathlib.Path(tempfile.gettempdir(), 'hepcourse-kernel-ports')\n"
+                        "noted = hepcourse.singleuser.kernel_ports_folder()\n"
                         "print(all((noted / str(info[k])).exists() for k in info if k.endswith('_port')))")
     assert out == "True\n"
 

@@ -45,38 +45,37 @@ def deliver_course(env=os.environ) -> None:
         print(f"hepcourse: your file modules/{rel} was renamed to modules/{new}", file=sys.stderr)
 
 
-KERNEL_PORTS = Path(tempfile.gettempdir()) / "hepcourse-kernel-ports"
+def kernel_ports_folder() -> Path:
+    """Where this account's servers note their kernels' ports (one folder per account: nobody
+    else can fill it or hold its lock)."""
+    return Path(tempfile.gettempdir()) / f"hepcourse-kernel-ports-{os.getuid()}"
 
 
-def reserve_ports(ip: str, count: int, hold: float = 600, folder: Path = KERNEL_PORTS) -> list[int]:
-    """``count`` free ports for a kernel that no other server on this machine reserved in the
-    last ``hold`` seconds.
+def reserve_ports(ip: str, count: int, hold: float = 600, folder: Path | None = None) -> list[int]:
+    """``count`` free ports for a kernel that no other server of this account on this machine
+    reserved in the last ``hold`` seconds.
 
     Jupyter picks a kernel's ports by binding and releasing them, and remembers them only within
     one server: two servers starting kernels together can pick the same port, and one kernel
     then fails to start, its restarts too, which keep the ports (jupyter/jupyter_client#487;
-    seen on every class start of 50 in local mode). The servers of one machine (local mode,
-    Slurm nodes) therefore note their picks in one folder, one file per port, under a lock.
+    seen on class starts of 50 in local mode). The servers of one account on a machine (local
+    mode, a Slurm node) therefore note their picks in one folder, one file per port, under a lock.
     """
-    folder.mkdir(exist_ok=True)
-    with contextlib.suppress(PermissionError):   # another account made it: shared as it is
-        folder.chmod(0o1777)
-    lock_path = folder / ".lock"
-    with open(lock_path, "a") as lock:
-        with contextlib.suppress(PermissionError):
-            lock_path.chmod(0o666)
+    pick = LocalPortCache.instance().find_available_port
+    folder = folder or kernel_ports_folder()
+    folder.mkdir(mode=0o700, exist_ok=True)
+    if folder.stat().st_uid != os.getuid():      # another account made it first: Jupyter's picks
+        return [pick(ip) for _ in range(count)]
+    with open(folder / ".lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         ports = []
         while len(ports) < count:
-            port = LocalPortCache.instance().find_available_port(ip)
+            port = pick(ip)
             mark = folder / str(port)
             with contextlib.suppress(FileNotFoundError):
                 if time.time() - mark.stat().st_mtime < hold:
-                    continue                     # another kernel's, not bound yet
-            try:
-                mark.touch()
-            except PermissionError:              # another account's old note: leave it
-                continue
+                    continue                     # another kernel's, maybe not bound yet
+            mark.touch()
             ports.append(port)
         return ports
 
