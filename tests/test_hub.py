@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import psutil
@@ -57,6 +58,9 @@ def test_kernels_yield_to_their_server_and_servers_to_the_hub(alice, hub):
     hub_niceness = psutil.Process(hub.proc.pid).nice()
     assert int(server) == min(19, hub_niceness + 5)
     assert int(kernel) == min(19, int(server) + 10)
+    if Path("/proc/self/autogroup").exists():   # Linux shares the CPU between sessions first
+        groups = alice.execute("import os\nfor pid in ('self', os.getppid()): print(open(f'/proc/{pid}/autogroup').read().split()[-1])")
+        assert groups.split() == [kernel, server]    # "/autogroup-N nice K": the session's niceness
 
 
 def test_a_kernels_ports_are_noted_for_the_machines_other_servers(alice):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -25,6 +24,7 @@ from jupyterhub.singleuser.extension import JupyterHubAuthorizer
 from traitlets import Int
 
 from . import content
+from .cpus import set_niceness
 from .seminar import scope
 
 
@@ -102,10 +102,10 @@ class KernelProvisioner(LocalProvisioner):
         return await super().pre_launch(**kwargs)
 
     async def launch_kernel(self, cmd, **kwargs):
-        nice = shutil.which("nice")
-        if self.niceness and nice:  # nice(1) execs the kernel: same pid, signals and group
-            cmd = [nice, "-n", str(self.niceness), *cmd]
-        return await super().launch_kernel(cmd, **kwargs)
+        info = await super().launch_kernel(cmd, **kwargs)
+        if self.niceness:
+            set_niceness(self.process.pid, os.nice(0) + self.niceness)
+        return info
 
 
 class SeminarAuthorizer(JupyterHubAuthorizer):

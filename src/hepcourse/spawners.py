@@ -13,6 +13,7 @@ from jupyterhub.utils import random_port
 from tornado import web
 from traitlets import Float, Int, List, Unicode, Union
 
+from .cpus import set_niceness
 from .gpus import LABEL, GpuPool, NoGpuFree, device_requests, pool_inventory
 from .uids import uid_of
 
@@ -58,7 +59,7 @@ class LocalCourseSpawner(SimpleLocalProcessSpawner):
         preexec, niceness = super().make_preexec_fn(name), self.niceness
 
         def lower_priority_then_preexec():
-            os.nice(niceness)
+            set_niceness(0, os.nice(0) + niceness)
             preexec()
 
         return lower_priority_then_preexec
