@@ -277,6 +277,7 @@ def main() -> None:
     }
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"class-{args.mode}-{args.students}.json").write_text(json.dumps(report, indent=1))
+    (OUT / f"class-{args.mode}-{args.students}-hub.log").write_text(hub_log)   # the servers' logs too
     print_report(report)
 
 
