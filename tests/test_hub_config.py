@@ -210,6 +210,6 @@ def test_local_servers_never_share_a_port(monkeypatch):
     from hepcourse import spawners
 
     offered = iter([41001, 41002, 41001, 41002, 41001, 41003])
-    monkeypatch.setattr(spawners, "random_port", lambda: next(offered))
+    monkeypatch.setattr(spawners, "pick_port", lambda host, ports: next(offered))
     monkeypatch.setattr(spawners.LocalCourseSpawner, "_ports_handed_out", set())
     assert [spawners.LocalCourseSpawner.unique_port() for _ in range(3)] == [41001, 41002, 41003]

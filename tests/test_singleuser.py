@@ -1,16 +1,19 @@
-"""The users' servers: their kernels' ports, reserved across the machine's servers."""
+"""The users' servers' and kernels' ports: apart from each other and from the ports outgoing
+connections use; kernels' reserved across the machine's servers."""
 
 import asyncio
 import os
 import socket
 import time
+from pathlib import Path
 
 import pytest
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import KernelProvisionerFactory
 
 import hepcourse.singleuser
-from hepcourse.singleuser import kernel_port_range, pick_port, reserve_ports
+from hepcourse.net import KERNEL_PORTS, SERVER_PORTS, pick_port, port_block
+from hepcourse.singleuser import reserve_ports
 
 
 def test_a_port_another_server_noted_is_skipped_until_the_note_is_old(tmp_path, monkeypatch):
@@ -19,7 +22,7 @@ def test_a_port_another_server_noted_is_skipped_until_the_note_is_old(tmp_path, 
     old.touch()
     os.utime(old, (time.time() - 3600,) * 2)              # one from an hour ago
     picks = iter([41001, 41002, 41001, 41003])            # what binding port 0 would give
-    monkeypatch.setattr(hepcourse.singleuser, "pick_port", lambda ip: next(picks))
+    monkeypatch.setattr(hepcourse.singleuser, "pick_port", lambda ip, ports: next(picks))
     assert reserve_ports("127.0.0.1", 2, folder=tmp_path) == [41002, 41003]
     assert time.time() - old.stat().st_mtime < 60         # noted again, now for this kernel
     assert (tmp_path / "41003").exists()
@@ -31,11 +34,19 @@ def test_real_picks_are_noted_and_distinct(tmp_path):
     assert {int(p.name) for p in tmp_path.iterdir() if p.name.isdigit()} == set(ports)
 
 
-@pytest.mark.skipif(kernel_port_range() is None, reason="no ephemeral port range to keep out of")
-def test_picks_stay_out_of_the_range_outgoing_connections_use():
-    ports = kernel_port_range()
-    picks = [pick_port("127.0.0.1") for _ in range(50)]
-    assert all(port in ports for port in picks)
+@pytest.mark.skipif(port_block(KERNEL_PORTS) is None, reason="no room below the ephemeral port range")
+def test_servers_and_kernels_pick_apart_and_out_of_the_range_outgoing_connections_use(tmp_path):
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    servers, kernels = port_block(SERVER_PORTS), port_block(KERNEL_PORTS)
+    assert servers.stop <= kernels.start and kernels.stop <= low
+    assert all(port in kernels for port in reserve_ports("127.0.0.1", 50, folder=tmp_path))
+    assert all(pick_port("127.0.0.1", servers) in servers for _ in range(50))
+
+
+def test_no_port_block_without_room_below_the_ephemeral_range(tmp_path):
+    (tmp_path / "range").write_text("1024\t65535\n")
+    assert port_block(KERNEL_PORTS, tmp_path / "range") is None
+    assert pick_port("127.0.0.1", None) >= 1024       # the OS's pick
 
 
 def test_a_kernel_whose_port_was_taken_while_it_was_down_restarts_on_new_ports(monkeypatch):

@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import random
-import socket
 import sys
 import tempfile
 import time
@@ -20,13 +18,13 @@ from pathlib import Path
 from typing import ClassVar
 
 import requests
-from jupyter_client.connect import LocalPortCache
 from jupyter_client.provisioning import LocalProvisioner
 from jupyterhub.singleuser.extension import JupyterHubAuthorizer
 from traitlets import Int
 
 from . import content
 from .cpus import set_niceness
+from .net import KERNEL_PORTS, pick_port, port_block, port_in_use
 from .seminar import scope
 
 
@@ -53,40 +51,6 @@ def kernel_ports_folder() -> Path:
     return Path(tempfile.gettempdir()) / f"hepcourse-kernel-ports-{os.getuid()}"
 
 
-def kernel_port_range(ephemeral: Path = Path("/proc/sys/net/ipv4/ip_local_port_range")) -> range | None:
-    """Ports for kernels: the 10,000 below the system's ephemeral range (None: unknown). A port
-    from inside it can become the source port of any outgoing connection between its pick and
-    the kernel's bind (50 servers talking to their kernels and the hub use thousands)."""
-    try:
-        low = int(ephemeral.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-    return range(max(1024, low - 10_000), low) if low > 1024 else None
-
-
-def bindable(ip: str, port: int) -> bool:
-    """Whether a kernel could bind ``port`` now (as ZeroMQ does: a closed socket's TIME_WAIT
-    does not block it)."""
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((ip, port))
-        except OSError:
-            return False
-    return True
-
-
-def pick_port(ip: str) -> int:
-    """A port free now, outside the ephemeral range where there is one (else the OS's pick)."""
-    ports = kernel_port_range()
-    if ports is None:
-        return LocalPortCache.instance().find_available_port(ip)
-    while True:
-        port = random.choice(ports)
-        if bindable(ip, port):
-            return port
-
-
 def reserve_ports(ip: str, count: int, hold: float = 600, folder: Path | None = None) -> list[int]:
     """``count`` free ports for a kernel that no other server of this account on this machine
     reserved in the last ``hold`` seconds.
@@ -100,12 +64,12 @@ def reserve_ports(ip: str, count: int, hold: float = 600, folder: Path | None = 
     folder = folder or kernel_ports_folder()
     folder.mkdir(mode=0o700, exist_ok=True)
     if folder.stat().st_uid != os.getuid():      # another account made it first: unnoted picks
-        return [pick_port(ip) for _ in range(count)]
+        return [pick_port(ip, port_block(KERNEL_PORTS)) for _ in range(count)]
     with open(folder / ".lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         ports = []
         while len(ports) < count:
-            port = pick_port(ip)
+            port = pick_port(ip, port_block(KERNEL_PORTS))
             mark = folder / str(port)
             with contextlib.suppress(FileNotFoundError):
                 if time.time() - mark.stat().st_mtime < hold:
@@ -117,8 +81,8 @@ def reserve_ports(ip: str, count: int, hold: float = 600, folder: Path | None = 
 
 class KernelProvisioner(LocalProvisioner):
     """Jupyter's local kernels, started at a lower CPU priority than the server that starts them,
-    on ports no other server of the machine is handing out (``reserve_ports``) and no outgoing
-    connection can take (``pick_port``); a restart whose old ports were taken meanwhile gets new
+    on ports no other server of the machine is handing out (``reserve_ports``) and outside the
+    range outgoing connections take ports from (``hepcourse.net``); a restart whose old ports were taken meanwhile gets new
     ones (Jupyter's restarter would retry the taken ones until it gives the kernel up).
 
     A student's kernel computes; their server, the hub and the proxy answer clicks. When a class
@@ -134,7 +98,7 @@ class KernelProvisioner(LocalProvisioner):
     async def pre_launch(self, **kwargs):
         km = self.parent
         if km.transport == "tcp" and km.cache_ports:
-            if self.ports_cached and not all(bindable(km.ip, port) for port in km.ports):
+            if self.ports_cached and any(port_in_use(km.ip, port) for port in km.ports):
                 km.cleanup_connection_file()     # a restart whose old ports were taken meanwhile
                 self.ports_cached = False
             if not self.ports_cached:

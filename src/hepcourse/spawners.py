@@ -9,12 +9,12 @@ from typing import ClassVar
 
 from dockerspawner import DockerSpawner
 from jupyterhub.spawner import SimpleLocalProcessSpawner
-from jupyterhub.utils import random_port
 from tornado import web
 from traitlets import Float, Int, List, Unicode, Union
 
 from .cpus import set_niceness
 from .gpus import LABEL, GpuPool, NoGpuFree, device_requests, pool_inventory
+from .net import SERVER_PORTS, pick_port, port_block
 from .uids import uid_of
 
 
@@ -67,7 +67,7 @@ class LocalCourseSpawner(SimpleLocalProcessSpawner):
     @classmethod
     def unique_port(cls) -> int:
         """A free port that no other server of this hub has been given."""
-        while (port := random_port()) in cls._ports_handed_out:
+        while (port := pick_port("127.0.0.1", port_block(SERVER_PORTS))) in cls._ports_handed_out:
             pass
         cls._ports_handed_out.add(port)
         return port
