@@ -52,7 +52,7 @@ def let_accounts_through(folder: Path) -> None:
             path.chmod(mode | 0o001)
 
 
-class _Tracked:
+class TrackedProcess:
     """A process of the hub's tree, with what it was when it was seen (its parent changes to
     init once the hub has exited)."""
 
@@ -132,7 +132,7 @@ class HubProcess:
         hub = psutil.Process(self.proc.pid)
         return [hub, *hub.children(recursive=True)]
 
-    def _track(self, tree: dict[int, _Tracked]) -> None:
+    def _track(self, tree: dict[int, TrackedProcess]) -> None:
         """Add the hub's tree to ``tree``, and every process working in the hub's folder: what
         a user's kernel started and left behind has left the tree but still works in a home."""
         found = []
@@ -144,17 +144,24 @@ class HubProcess:
         for p in found:
             if p.pid not in tree:
                 with contextlib.suppress(psutil.Error):  # gone while we looked
-                    tree[p.pid] = _Tracked(p)
+                    tree[p.pid] = TrackedProcess(p)
 
     def stop(self, timeout: float = STOP_BUDGET) -> list[str]:
         """Stop the hub as Ctrl-C would and wait for its whole process tree to end. Return a
         description of every process still running after ``timeout`` seconds (then killed);
-        one that has exited and only waits to be reaped by its parent is gone."""
-        if self.proc is None or self.proc.poll() is not None:
+        one that has exited and only waits to be reaped by its parent is gone. A hub that has
+        ended on its own (crashed, or failed during its start) may have left its proxy and
+        services running: they are stopped too."""
+        if self.proc is None:
             return []
-        tree: dict[int, _Tracked] = {}
+        tree: dict[int, TrackedProcess] = {}
         self._track(tree)
-        self.proc.send_signal(signal.SIGINT)
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        else:                                            # nothing else will stop them
+            for t in tree.values():
+                with contextlib.suppress(psutil.Error):
+                    t.proc.terminate()
         deadline = time.monotonic() + timeout
         while True:
             self._track(tree)  # also what it starts while shutting down

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import psutil
 import pytest
-from hubdriver import ADMIN_PASSWORD, PASSWORD, HubProcess, HubUser
+from hubdriver import ADMIN_PASSWORD, PASSWORD, HubProcess, HubUser, TrackedProcess
 from support import logged_in, run_cli, running_hub
 
 from hepcourse.config import hub_api_port, load_settings
@@ -197,6 +197,20 @@ def test_a_hub_crash_costs_no_student_anything(tmp_path):
             assert user.server("GET", "/contents/modules").status_code == 200
         broker = ["grading-broker"] if os.geteuid() == 0 else []    # a root hub's (hepcourse.grading.broker)
         assert services_of(load_settings(hub.settings_path)) == sorted(["formgrader", "idle-culler", *broker])
+
+
+def test_stopping_a_hub_that_ended_on_its_own_stops_what_it_left_running(tmp_path):
+    """Its proxy, services and users' servers are no longer its children: found by their folder,
+    or they would outlive the test (as they did after hubs that failed during their start)."""
+    hub = HubProcess(tmp_path, {"instructors": ["prof"], "students": ["ana"]})
+    hub.start()
+    logged_in(hub, "ana", spawn=True)
+    left = [TrackedProcess(p) for p in hub.processes()[1:]]
+    hub.proc.kill()
+    hub.proc.wait()
+    hub.stop()
+    assert len(left) >= 3 and not [t.describe() for t in left if t.running()]   # proxy, services, ana's
+    assert services_of(load_settings(hub.settings_path)) == []
 
 
 def services_of(settings: dict) -> list[str]:
