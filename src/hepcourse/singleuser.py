@@ -82,8 +82,9 @@ def reserve_ports(ip: str, count: int, hold: float = 600, folder: Path | None = 
 class KernelProvisioner(LocalProvisioner):
     """Jupyter's local kernels, started at a lower CPU priority than the server that starts them,
     on ports no other server of the machine is handing out (``reserve_ports``) and outside the
-    range outgoing connections take ports from (``hepcourse.net``); a restart whose old ports were taken meanwhile gets new
-    ones (Jupyter's restarter would retry the taken ones until it gives the kernel up).
+    range outgoing connections take theirs from (``hepcourse.net``); a restart whose old ports
+    were taken meanwhile gets new ones (Jupyter's restarter would retry the taken ones until it
+    gives the kernel up).
 
     A student's kernel computes; their server, the hub and the proxy answer clicks. When a class
     starts its kernels at once (50 on 2 cores), kernels at the same priority would starve the
@@ -109,7 +110,8 @@ class KernelProvisioner(LocalProvisioner):
     async def launch_kernel(self, cmd, **kwargs):
         info = await super().launch_kernel(cmd, **kwargs)
         if self.niceness:
-            set_niceness(self.process.pid, os.nice(0) + self.niceness)
+            with contextlib.suppress(ProcessLookupError):    # died at once: the restarter's case
+                set_niceness(self.process.pid, os.nice(0) + self.niceness)
         return info
 
 
