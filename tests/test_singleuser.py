@@ -21,7 +21,7 @@ def test_a_port_another_server_noted_is_skipped_until_the_note_is_old(tmp_path, 
     old = tmp_path / "41002"
     old.touch()
     os.utime(old, (time.time() - 3600,) * 2)              # one from an hour ago
-    picks = iter([41001, 41002, 41001, 41003])            # what binding port 0 would give
+    picks = iter([41001, 41002, 41001, 41003])            # what pick_port would give
     monkeypatch.setattr(hepcourse.singleuser, "pick_port", lambda ip, ports: next(picks))
     assert reserve_ports("127.0.0.1", 2, folder=tmp_path) == [41002, 41003]
     assert time.time() - old.stat().st_mtime < 60         # noted again, now for this kernel

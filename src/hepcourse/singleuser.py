@@ -63,13 +63,14 @@ def reserve_ports(ip: str, count: int, hold: float = 600, folder: Path | None = 
     """
     folder = folder or kernel_ports_folder()
     folder.mkdir(mode=0o700, exist_ok=True)
+    block = port_block(KERNEL_PORTS)
     if folder.stat().st_uid != os.getuid():      # another account made it first: unnoted picks
-        return [pick_port(ip, port_block(KERNEL_PORTS)) for _ in range(count)]
+        return [pick_port(ip, block) for _ in range(count)]
     with open(folder / ".lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         ports = []
         while len(ports) < count:
-            port = pick_port(ip, port_block(KERNEL_PORTS))
+            port = pick_port(ip, block)
             mark = folder / str(port)
             with contextlib.suppress(FileNotFoundError):
                 if time.time() - mark.stat().st_mtime < hold:

@@ -67,7 +67,8 @@ class LocalCourseSpawner(SimpleLocalProcessSpawner):
     @classmethod
     def unique_port(cls) -> int:
         """A free port that no other server of this hub has been given."""
-        while (port := pick_port("127.0.0.1", port_block(SERVER_PORTS))) in cls._ports_handed_out:
+        block = port_block(SERVER_PORTS)
+        while (port := pick_port("127.0.0.1", block)) in cls._ports_handed_out:
             pass
         cls._ports_handed_out.add(port)
         return port
