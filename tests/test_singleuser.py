@@ -1,9 +1,11 @@
 """The users' servers' and kernels' ports: apart from each other and from the ports outgoing
-connections use; kernels' reserved across the machine's servers."""
+connections use; kernels' reserved across the machine's servers. What a server runs as it starts."""
 
 import asyncio
 import os
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -78,3 +80,17 @@ def test_a_kernel_whose_port_was_taken_while_it_was_down_restarts_on_new_ports(m
     old, new, provisioner = asyncio.run(scenario())
     assert provisioner == "KernelProvisioner"
     assert old[0] != new[0] and set(new).isdisjoint(old)
+
+
+@pytest.mark.parametrize("skipped", [False, True])
+def test_a_server_starting_runs_no_node_for_yarn_s_registry(tmp_path, skipped):
+    # a node on PATH that notes each run (the first run, without the skip, shows that the note works)
+    node = tmp_path / "bin" / "node"
+    node.parent.mkdir()
+    node.write_text(f"#!/bin/sh\necho \"$@\" >> {tmp_path / 'runs'}\n")
+    node.chmod(0o755)
+    skip = "hepcourse.singleuser.skip_yarn_registry_lookup(); " if skipped else ""
+    subprocess.run([sys.executable, "-c", f"import hepcourse.singleuser; {skip}import jupyterlab.labapp"],
+                   env={**os.environ, "PATH": f"{node.parent}:{os.environ['PATH']}"}, check=True, timeout=120)
+    runs = (tmp_path / "runs").read_text() if (tmp_path / "runs").exists() else ""
+    assert ("yarn.js config" in runs) is not skipped

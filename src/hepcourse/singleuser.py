@@ -165,8 +165,19 @@ class SeminarAuthorizer(JupyterHubAuthorizer):
         return self._shared.get(name, set())
 
 
+def skip_yarn_registry_lookup() -> None:
+    """Importing JupyterLab runs ``node yarn.js config`` wherever node is on PATH (in local mode:
+    the proxy's node), half a CPU second of every server's start, only to learn the npm registry
+    for installing extensions from npm, which course servers never do: they get yarn's default
+    registry without asking (jupyterlab.commands.AppOptions.registry)."""
+    from jupyterlab import commands
+
+    commands._yarn_config = lambda logger: {"yarn config": {}, "npm config": {}}
+
+
 def main() -> int:
     deliver_course()
+    skip_yarn_registry_lookup()
     from jupyterhub.singleuser import main as singleuser_main
 
     sys.argv[0] = "jupyterhub-singleuser"

@@ -19,9 +19,9 @@ import hashlib
 import hmac
 import math
 import os
+import sys
 from pathlib import Path
 
-import awkward as ak
 import numpy as np
 import pandas as pd
 
@@ -97,7 +97,13 @@ def heldout_rows(name: str, assignment: str, scale: str | None = None):
 
 def fields(table) -> list[str]:
     """Column names of a DataFrame, keys of a dict of arrays, fields of an awkward Array."""
-    return list(table.columns) if isinstance(table, pd.DataFrame) else list(table.fields if isinstance(table, ak.Array) else table)
+    return list(table.columns) if isinstance(table, pd.DataFrame) else list(table.fields if _is_awkward(table) else table)
+
+
+def _is_awkward(table) -> bool:
+    # awkward is imported only by the formats that return its arrays (0.13 CPU s a kernel)
+    ak = sys.modules.get("awkward")
+    return ak is not None and isinstance(table, ak.Array)
 
 
 def without(table, patterns: list[str]):
@@ -170,8 +176,8 @@ def _load(card: Card, split: str, n: int | None, scale: str):
 def _labelled(part, column: str, label: str):
     if isinstance(part, pd.DataFrame):
         return part.assign(**{column: label})
-    if isinstance(part, ak.Array):
-        return ak.with_field(part, label, column)
+    if _is_awkward(part):
+        return sys.modules["awkward"].with_field(part, label, column)
     return {**part, column: np.full(len(next(iter(part.values()))), label)}
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import requests
 from tqdm import tqdm
 
 from ..errors import UserError
@@ -28,6 +27,8 @@ def download(url: str, dest: Path, sha256: str | None, size: int | None = None,
     ``dest``; a mismatching one is deleted and reported, and an existing good ``dest`` is
     never touched. ``sha256=None`` (a card without a checksum yet) skips that check.
     """
+    import requests  # here, not at the top: every kernel that loads a dataset imports this module
+
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")

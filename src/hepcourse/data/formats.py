@@ -2,19 +2,23 @@
 
 A table in memory is what a generator returns: a pandas DataFrame (csv, pandas-hdf), a dict
 of NumPy arrays (hdf5) or a dict of awkward/NumPy branches (root).
+
+h5py, awkward and uproot are imported by the formats that use them, not here: every student's
+kernel that loads a dataset imports this module, and they cost a fifth of a CPU second.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import awkward as ak
-import h5py
 import numpy as np
 import pandas as pd
-import uproot
 
 from .cards import Card
+
+if TYPE_CHECKING:
+    import awkward as ak
 
 
 class _DataFrames:
@@ -97,23 +101,31 @@ class Hdf5:
 
     @staticmethod
     def write(table: dict, path: Path, card: Card) -> None:
+        import h5py
+
         with h5py.File(path, "w") as f:
             for key, array in table.items():
                 f.create_dataset(key, data=array, compression="gzip", compression_opts=1)
 
     @staticmethod
     def read(path: Path, card: Card, start: int, stop: int) -> dict:
+        import h5py
+
         with h5py.File(path, "r") as f:
             return {key: f[key][start:stop] for key in card.schema["arrays"]}
 
     @staticmethod
     def count(path: Path, card: Card) -> int:
+        import h5py
+
         with h5py.File(path, "r") as f:
             return len(f[next(iter(card.schema["arrays"]))])
 
     @staticmethod
     def check(path: Path, card: Card) -> list[str]:
         problems = []
+        import h5py
+
         with h5py.File(path, "r") as f:
             for key, spec in card.schema["arrays"].items():
                 if key not in f:
@@ -130,16 +142,21 @@ class Root:
     # In memory a generator's dict of branches, or the awkward Array that read() returns.
     @staticmethod
     def concat(tables):
+        import awkward as ak
+
         if isinstance(tables[0], ak.Array):
             return ak.concatenate(tables)
         return {key: ak.concatenate([t[key] for t in tables]) for key in tables[0]}
 
     @staticmethod
     def nrows(table) -> int:
-        return len(table) if isinstance(table, ak.Array) else len(next(iter(table.values())))
+        return len(next(iter(table.values()))) if isinstance(table, dict) else len(table)
 
     @staticmethod
     def write(table: dict, path: Path, card: Card) -> None:
+        import awkward as ak
+        import uproot
+
         with uproot.recreate(path) as f:
             tree = f.mktree(card.schema["tree"], {k: ak.type(v) if isinstance(v, ak.Array) else v.dtype
                                                   for k, v in table.items()})
@@ -147,16 +164,22 @@ class Root:
 
     @staticmethod
     def read(path: Path, card: Card, start: int, stop: int) -> ak.Array:
+        import uproot
+
         with uproot.open(path) as f:
             return f[card.schema["tree"]].arrays(entry_start=start, entry_stop=stop)
 
     @staticmethod
     def count(path: Path, card: Card) -> int:
+        import uproot
+
         with uproot.open(path) as f:
             return f[card.schema["tree"]].num_entries
 
     @staticmethod
     def check(path: Path, card: Card) -> list[str]:
+        import uproot
+
         with uproot.open(path) as f:
             tree = f[card.schema["tree"]]
             actual = {name: branch.typename for name, branch in tree.items()}
