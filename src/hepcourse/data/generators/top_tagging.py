@@ -30,6 +30,11 @@ Recipe
   50 %/sqrt(E) (+) 3 % (hadronic calorimeter); charged hadrons and muons
   sigma/p = 0.05 % * pT/GeV (+) 1 % (tracker); (+) is the sum in quadrature. Particles whose
   smeared energy would be <= 0 are dropped (lost in noise).
+- Shower variation: ``fsr_mur`` multiplies the renormalisation scale of final-state radiation's
+  alpha_s (``TimeShower:renormMultFac = fsr_mur**2``, Pythia's factor on pT^2): 0.5 is the
+  usual "FSR up" systematic variation (more radiation), 2 "FSR down"; 1 is the nominal Monash
+  shower. The card's ``fsr_up.h5`` holds test jets of the 0.5 variation, another generator
+  setting for domain-shift studies (module 06).
 - Output: a pandas DataFrame, columns E_0, PX_0, PY_0, PZ_0, ..., PZ_199 (float32), truthE,
   truthPX, truthPY, truthPZ (float32), ttv, is_signal_new (int64); half top jets (1), half
   QCD (0), rows in a seeded random order. ``ttv`` is a constant from the option
@@ -96,17 +101,20 @@ EM_IDS = (11, 22)
 NEUTRAL_HADRON_IDS = (130, 310, 2112, 3122, 3212, 3322)
 
 
-def generate(n: int, seed: int, ttv: int = 0, smear: bool = False) -> pd.DataFrame:
+def generate(n: int, seed: int, ttv: int = 0, smear: bool = False, fsr_mur: float = 1.0) -> pd.DataFrame:
     """``n`` jets (half top, half QCD) as rows of the reference dataset's table."""
     if n < 0:
         raise ValueError("n must be >= 0")
     if ttv not in (0, 1, 2):
         raise ValueError("ttv must be 0 (train), 1 (test) or 2 (validation)")
+    if not 0.33 <= fsr_mur <= 3:    # Pythia's renormMultFac range is 0.1..10
+        raise ValueError("fsr_mur must be within 0.33 and 3")
+    shower = () if fsr_mur == 1 else (f"TimeShower:renormMultFac = {fsr_mur**2:g}",)
     rng = np.random.default_rng(seed)
     signal_seed, background_seed = (int(s) for s in rng.integers(1, 900_000_000, size=2))
     n_signal = n // 2
-    sig_const, sig_truth = _jets(n_signal, True, signal_seed, rng, smear)
-    bkg_const, bkg_truth = _jets(n - n_signal, False, background_seed, rng, smear)
+    sig_const, sig_truth = _jets(n_signal, (*SIGNAL_SETTINGS, *shower), True, signal_seed, rng, smear)
+    bkg_const, bkg_truth = _jets(n - n_signal, (*BACKGROUND_SETTINGS, *shower), False, background_seed, rng, smear)
 
     constituents = np.concatenate([sig_const, bkg_const]).reshape(n, 4 * N_CONSTITUENTS)
     truth = np.concatenate([sig_truth, bkg_truth]).astype(np.float32)
@@ -120,13 +128,13 @@ def generate(n: int, seed: int, ttv: int = 0, smear: bool = False) -> pd.DataFra
     return pd.concat([table, tail], axis=1)
 
 
-def _jets(n: int, signal: bool, pythia_seed: int, rng: np.random.Generator, smear: bool):
+def _jets(n: int, settings: tuple[str, ...], signal: bool, pythia_seed: int, rng: np.random.Generator, smear: bool):
     """(constituents (n, 200, 4) float32 as E, px, py, pz; truth top (n, 4) float64)."""
     constituents = [np.zeros((0, N_CONSTITUENTS, 4), np.float32)]
     truths = [np.zeros((0, 4))]
     if n == 0:
         return constituents[0], truths[0]
-    pythia = make_pythia(SIGNAL_SETTINGS if signal else BACKGROUND_SETTINGS, pythia_seed)
+    pythia = make_pythia(settings, pythia_seed)
     have = 0
     while have < n:
         # Size each batch for the jets still missing (pythia.batches has one fixed size): less
