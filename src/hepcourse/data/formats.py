@@ -123,9 +123,9 @@ class Hdf5:
 
     @staticmethod
     def check(path: Path, card: Card) -> list[str]:
-        problems = []
         import h5py
 
+        problems = []
         with h5py.File(path, "r") as f:
             for key, spec in card.schema["arrays"].items():
                 if key not in f:

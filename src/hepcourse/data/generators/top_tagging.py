@@ -108,7 +108,7 @@ def generate(n: int, seed: int, ttv: int = 0, smear: bool = False, fsr_mur: floa
     if ttv not in (0, 1, 2):
         raise ValueError("ttv must be 0 (train), 1 (test) or 2 (validation)")
     if not 0.33 <= fsr_mur <= 3:    # Pythia's renormMultFac range is 0.1..10
-        raise ValueError("fsr_mur must be within 0.33 and 3")
+        raise ValueError("fsr_mur must be between 0.33 and 3")
     shower = () if fsr_mur == 1 else (f"TimeShower:renormMultFac = {fsr_mur**2:g}",)
     rng = np.random.default_rng(seed)
     signal_seed, background_seed = (int(s) for s in rng.integers(1, 900_000_000, size=2))
