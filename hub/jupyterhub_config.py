@@ -29,6 +29,7 @@ from hepcourse.content import module_index
 from hepcourse.cpus import cpu_budget
 from hepcourse.grading.account import runs_as
 from hepcourse.grading.course import Course
+from hepcourse.hubdb import write_ahead_log
 from hepcourse.net import free_port
 from hepcourse.prestart import SERVICE as PRESTART_SERVICE
 from hepcourse.prestart import start_scopes
@@ -58,6 +59,7 @@ state = Path(hub["state_dir"])  # made by the launcher's prepare step (hepcourse
 # --- the hub itself ---------------------------------------------------------------------------
 c.JupyterHub.bind_url = f"http://{hub['ip']}:{hub['port']}"
 c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
+write_ahead_log(state / "jupyterhub.sqlite")  # commits that do not wait on the disk (hepcourse.hubdb)
 c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
 # Branded pages: the login page and a course landing page (modules, live seminars) that users
 # reach after logging in (hub/templates).

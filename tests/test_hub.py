@@ -4,6 +4,7 @@ import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -192,6 +193,9 @@ def test_a_hub_crash_costs_no_student_anything(tmp_path):
         hub.proc.kill()
         hub.proc.wait()
         hub.start()
+        database = sqlite3.connect(hub.workdir / "state" / "jupyterhub.sqlite")   # commits unsynced: hepcourse.hubdb
+        assert database.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        database.close()
         for name, (user, kernel) in kernels.items():
             assert user.execute("print(work)", kernel=kernel) == f"{name * 2}\n"
             assert user.server("GET", "/contents/modules").status_code == 200

@@ -39,6 +39,21 @@ def test_local_mode(monkeypatch, write, tmp_path):
     assert c.Spawner.environment["HEPCOURSE_SCALE"] == "course"
 
 
+def test_the_hubs_database_commits_without_waiting_on_the_disk(monkeypatch, write, tmp_path):
+    """The hub's SQLite file: write-ahead log, synchronous=NORMAL (hepcourse.hubdb); any other
+    database of the process keeps SQLite's defaults."""
+    from sqlalchemy import create_engine, text
+
+    c = load(monkeypatch, write, "")
+
+    def pragmas(url: str) -> tuple:
+        with create_engine(url).connect() as db:
+            return db.execute(text("PRAGMA journal_mode")).scalar(), db.execute(text("PRAGMA synchronous")).scalar()
+
+    assert pragmas(c.JupyterHub.db_url) == ("wal", 1)
+    assert pragmas(f"sqlite:///{tmp_path / 'gradebook.db'}") == ("delete", 2)
+
+
 def test_class_start_throttles_follow_the_machine(monkeypatch, write):
     import psutil
 
