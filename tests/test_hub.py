@@ -245,6 +245,22 @@ def test_class_prestart_starts_every_students_server_before_they_log_in(tmp_path
         assert refused.returncode == 2 and "not students on the roster: prof" in refused.stderr
 
 
+def test_students_beyond_the_hubs_limits_are_told_to_try_again(tmp_path):
+    """Over a spawn limit a student gets JupyterHub's 429 with when to come back, at once, never
+    a start that times out: one start at a time and two servers at most here."""
+    students = ["ana", "ben", "cem"]
+    with running_hub(tmp_path, {"instructors": ["prof"], "students": students},
+                     {"hub": {"concurrent_spawn_limit": 1, "active_server_limit": 2}}) as hub:
+        ana, ben, cem = (logged_in(hub, name) for name in students)
+        assert ana.api("POST", "/users/ana/server").status_code == 202    # starting (seconds of CPU)
+        busy = ben.api("POST", "/users/ben/server")
+        assert busy.status_code == 429 and "Try again in" in busy.json()["message"], busy.text
+        ana.wait_ready(120)
+        ben.spawn()
+        full = cem.api("POST", "/users/cem/server")
+        assert full.status_code == 429 and "Try again in a few minutes" in full.json()["message"], full.text
+
+
 def test_start_my_server_is_answered_at_once_with_progress(hub):
     user = logged_in(hub, "dora")
     r = user.api("POST", "/users/dora/server")
