@@ -37,6 +37,10 @@ def test_check_reports_the_data_folder(write, tmp_path):
     assert local.returncode == 0 and "not there yet; made at start" in local.stdout
     docker = run_cli("hepcourse", "check", env={"HEPCOURSE_SETTINGS": str(missing), "HEPCOURSE_MODE": "docker"})
     assert_clear_error(docker, f"data.dir: {tmp_path / 'nowhere'} does not exist: fill it with `make data`")
+    data.chmod(0o700)    # a container runs as the student's own uid: it could not read the mount
+    closed = run_cli("hepcourse", "check", env={"HEPCOURSE_SETTINGS": str(settings(write, extra=f"data: {{dir: {data}}}\n")),
+                                              "HEPCOURSE_MODE": "docker"})
+    assert_clear_error(closed, f"data.dir: {data} cannot be read by the users' containers", f"chmod o+rx {data}")
     a_file = write("data.txt", "not a folder")
     for command in ("check", "hub"):
         result = run_cli("hepcourse", command, env={"HEPCOURSE_SETTINGS": str(settings(write, extra=f"data: {{dir: {a_file}}}\n"))})
