@@ -58,8 +58,9 @@ state = Path(hub["state_dir"])  # made by the launcher's prepare step (hepcourse
 
 # --- the hub itself ---------------------------------------------------------------------------
 c.JupyterHub.bind_url = f"http://{hub['ip']}:{hub['port']}"
-c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
-write_ahead_log(state / "jupyterhub.sqlite")  # commits that do not wait on the disk (hepcourse.hubdb)
+hub_database = state / "jupyterhub.sqlite"
+c.JupyterHub.db_url = f"sqlite:///{hub_database}"
+write_ahead_log(hub_database)  # commits that do not wait on the disk (hepcourse.hubdb)
 c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
 # Branded pages: the login page and a course landing page (modules, live seminars) that users
 # reach after logging in (hub/templates).
